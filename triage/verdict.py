@@ -1,0 +1,70 @@
+"""Package verdict from findings: a score with the reasons behind it. Pure.
+
+Each code finding contributes ``weight(severity) * confidence * phase factor`` and the
+contributions combine like independent evidence: ``score = 100 * (1 - prod(1 - w_i))``.
+Metadata findings can raise suspicion but never make a package malicious on their own,
+and neither can low-confidence capability findings.
+"""
+
+from __future__ import annotations
+
+from triage.model import Finding, Phase, Verdict
+
+SEVERITY_WEIGHT = {"critical": 0.6, "high": 0.4, "medium": 0.15, "low": 0.05}
+PHASE_FACTOR = {Phase.INSTALL: 1.0, Phase.STARTUP: 1.0, Phase.IMPORT: 0.85, Phase.CALL: 0.55}
+METADATA_CAP = 0.35  # metadata alone can reach "suspicious", never "malicious"
+MALICIOUS_AT = 70.0
+SUSPICIOUS_AT = 30.0
+STRONG_CONFIDENCE = 0.7
+
+
+def _weight(f: Finding) -> float:
+    w = SEVERITY_WEIGHT.get(f.severity, 0.05) * f.confidence
+    if f.indicator.startswith("metadata_"):
+        return min(w, METADATA_CAP)
+    return w * PHASE_FACTOR.get(f.phase, 0.55)
+
+
+def _strong(f: Finding) -> bool:
+    return (
+        not f.indicator.startswith("metadata_")
+        and f.severity in ("high", "critical")
+        and f.confidence >= STRONG_CONFIDENCE
+    )
+
+
+def decide(findings: tuple[Finding, ...]) -> Verdict:
+    """Verdict for a package from its findings.
+
+    Args:
+        findings: every finding of the package (static and verified LLM ones).
+
+    Returns:
+        ``malicious`` when the score is at least 70 and a strong (high/critical severity,
+        confidence >= 0.7) code finding backs it; ``suspicious`` from 30; else ``benign``.
+    """
+    remaining = 1.0
+    for f in findings:
+        remaining *= 1.0 - min(_weight(f), 0.95)
+    score = round(100.0 * (1.0 - remaining), 1)
+    strong = [f for f in findings if _strong(f)]
+    if score >= MALICIOUS_AT and strong:
+        label = "malicious"
+    elif score >= SUSPICIOUS_AT or strong:
+        label = "suspicious"
+    else:
+        label = "benign"
+    ranked = sorted(findings, key=_weight, reverse=True)
+    reasons: list[str] = []
+    seen: set[str] = set()
+    for f in ranked:
+        if f.indicator in seen or len(reasons) >= 5:
+            continue
+        seen.add(f.indicator)
+        reasons.append(
+            f"{f.indicator} at {f.file}:{f.start_line} ({f.severity}, {f.phase.value} time, "
+            f"confidence {f.confidence:.2f})"
+        )
+    if not findings:
+        reasons.append("no indicator of malicious behaviour found by the static engine")
+    return Verdict(label=label, score=score, reasons=tuple(reasons))
