@@ -56,6 +56,13 @@ def _finding(sig: Signal, result: EngineResult, tax: Taxonomy) -> Finding | None
     )
 
 
+def _pure(artifact: Artifact) -> bool:
+    """True when the artifact should hold no native code (sdist, none-any wheel, dir, file)."""
+    if artifact.kind != "wheel":
+        return True
+    return artifact.source.endswith("none-any.whl") or "-none-any" in artifact.source
+
+
 def _file_order(findings: list[Finding]) -> dict[str, int]:
     first: dict[str, int] = {}
     for f in findings:
@@ -130,7 +137,7 @@ def explain_artifact(artifact: Artifact, options: Options | None = None,
         artifact=ArtifactInfo(name=artifact.name, version=artifact.version,
                               sha256=artifact.sha256, kind=artifact.kind,
                               source=artifact.source),
-        verdict=decide(found), findings=found,
+        verdict=decide(found, tuple(artifact.skipped), pure=_pure(artifact)), findings=found,
         skipped=tuple(artifact.skipped) + result.skipped,
         chain=build_chain(found), indicators=indicators,
         files_analysed=tuple(result.indices), elapsed_s=round(time.perf_counter() - t0, 4),

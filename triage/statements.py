@@ -107,19 +107,25 @@ def header_nodes(node: ast.AST) -> list[ast.AST]:
 
 
 def own_nodes(node: ast.AST) -> list[ast.AST]:
-    """Every AST node inside a statement's own part (header), iteratively, no nested bodies."""
+    """Every AST node inside a statement's own part (header), iteratively, no nested bodies.
+
+    The result is memoised on the node itself: every detector asks for it, and walking
+    the same statement dozens of times dominated the run time on large packages.
+    Callers must treat the returned list as read-only.
+    """
+    cached = getattr(node, "_triage_own", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     out: list[ast.AST] = []
     stack = list(header_nodes(node))
     while stack:
         cur = stack.pop()
         out.append(cur)
         for child in ast.iter_child_nodes(cur):
-            if cur is node and isinstance(child, (ast.stmt, ast.ExceptHandler)):
-                continue
-            if isinstance(child, ast.stmt) and cur is not node:
-                # lambdas cannot hold statements; a stmt here would be a nested body
-                continue
+            if isinstance(child, (ast.stmt, ast.ExceptHandler)):
+                continue  # nested bodies belong to their own statements
             stack.append(child)
+    node._triage_own = out  # type: ignore[attr-defined]
     return out
 
 
@@ -216,18 +222,25 @@ class _Builder:
 
 
 def _called_local_functions(tree: ast.Module) -> dict[str, set[str]]:
-    """Map function name -> names of local functions it calls (by bare name / self.attr)."""
+    """Map function name -> names it calls (bare name or attribute), in one pass.
+
+    Calls inside a nested function count for the nested function only.
+    """
     calls: dict[str, set[str]] = {}
-    for fn in ast.walk(tree):
-        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            names: set[str] = set()
-            for sub in ast.walk(fn):
-                if isinstance(sub, ast.Call):
-                    if isinstance(sub.func, ast.Name):
-                        names.add(sub.func.id)
-                    elif isinstance(sub.func, ast.Attribute):
-                        names.add(sub.func.attr)
-            calls.setdefault(fn.name, set()).update(names)
+    stack: list[tuple[ast.AST, str | None]] = [(tree, None)]
+    while stack:
+        node, owner = stack.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                calls.setdefault(child.name, set())
+                stack.append((child, child.name))
+                continue
+            if owner is not None and isinstance(child, ast.Call):
+                if isinstance(child.func, ast.Name):
+                    calls[owner].add(child.func.id)
+                elif isinstance(child.func, ast.Attribute):
+                    calls[owner].add(child.func.attr)
+            stack.append((child, owner))
     return calls
 
 

@@ -8,7 +8,9 @@ and neither can low-confidence capability findings.
 
 from __future__ import annotations
 
-from triage.model import Finding, Phase, Verdict
+import re
+
+from triage.model import Finding, Phase, SkippedFile, Verdict
 
 SEVERITY_WEIGHT = {"critical": 0.6, "high": 0.4, "medium": 0.15, "low": 0.05}
 PHASE_FACTOR = {Phase.INSTALL: 1.0, Phase.STARTUP: 1.0, Phase.IMPORT: 0.85, Phase.CALL: 0.55}
@@ -25,6 +27,38 @@ def _weight(f: Finding) -> float:
     return w * PHASE_FACTOR.get(f.phase, 0.55)
 
 
+_EXT_MODULE = re.compile(r"\.(so|pyd|dylib)(\.\d+)*$")
+#: A binary the engine could not read: an executable is evidence, an extension module in a
+#: platform wheel is normal, one in an sdist or a pure-Python wheel is odd.
+BINARY_WEIGHT = {"executable": 0.35, "odd-extension": 0.3, "bytecode": 0.1}
+
+
+def binary_evidence(skipped: tuple[SkippedFile, ...], pure: bool) -> list[tuple[str, float]]:
+    """(reason, weight) for each skipped member that is itself evidence.
+
+    Args:
+        skipped: skipped members of the artifact.
+        pure: the artifact should hold no native code (sdist, ``none-any`` wheel, directory).
+    """
+    out: list[tuple[str, float]] = []
+    for s in skipped:
+        if not s.evidence:
+            continue
+        name = s.path.rsplit("/", 1)[-1]
+        if "bytecode" in s.reason:
+            kind = "bytecode"
+        elif _EXT_MODULE.search(name):
+            if not pure:
+                continue
+            kind = "odd-extension"
+        elif "executable" in s.reason or name.lower().endswith((".exe", ".dll", ".scr")):
+            kind = "executable"
+        else:
+            continue
+        out.append((f"{s.path}: {s.reason}", BINARY_WEIGHT[kind]))
+    return out
+
+
 def _strong(f: Finding) -> bool:
     return (
         not f.indicator.startswith("metadata_")
@@ -33,11 +67,15 @@ def _strong(f: Finding) -> bool:
     )
 
 
-def decide(findings: tuple[Finding, ...]) -> Verdict:
+def decide(findings: tuple[Finding, ...], skipped: tuple[SkippedFile, ...] = (),
+           pure: bool = True) -> Verdict:
     """Verdict for a package from its findings.
 
     Args:
         findings: every finding of the package (static and verified LLM ones).
+        skipped: members not analysed; embedded executables among them count as evidence
+            (enough for "suspicious", never for "malicious" on their own).
+        pure: the artifact should hold no native code (see :func:`binary_evidence`).
 
     Returns:
         ``malicious`` when the score is at least 70 and a strong (high/critical severity,
@@ -46,6 +84,9 @@ def decide(findings: tuple[Finding, ...]) -> Verdict:
     remaining = 1.0
     for f in findings:
         remaining *= 1.0 - min(_weight(f), 0.95)
+    binaries = binary_evidence(skipped, pure)
+    for _, w in binaries[:3]:
+        remaining *= 1.0 - w
     score = round(100.0 * (1.0 - remaining), 1)
     strong = [f for f in findings if _strong(f)]
     if score >= MALICIOUS_AT and strong:
@@ -65,6 +106,7 @@ def decide(findings: tuple[Finding, ...]) -> Verdict:
             f"{f.indicator} at {f.file}:{f.start_line} ({f.severity}, {f.phase.value} time, "
             f"confidence {f.confidence:.2f})"
         )
-    if not findings:
+    reasons += [f"embedded binary not analysed: {r}" for r, _ in binaries[:3]]
+    if not findings and not binaries:
         reasons.append("no indicator of malicious behaviour found by the static engine")
     return Verdict(label=label, score=score, reasons=tuple(reasons))
