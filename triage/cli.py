@@ -30,6 +30,16 @@ app = typer.Typer(
 )
 
 
+def _mount_subcommands() -> None:
+    # sub-apps import nothing heavy at module level (chromadb loads inside the commands)
+    from triage.cli_kb import kb_app
+
+    app.add_typer(kb_app, name="kb")
+
+
+_mount_subcommands()
+
+
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = (
