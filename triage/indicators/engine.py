@@ -58,8 +58,8 @@ def _decoded_files(ctx: FileContext, start: int) -> list[SourceFile]:
     module = ast.Module(body=roots, type_ignores=[])
     for node, decoded in find_payloads(module):
         sid = owner.get(id(node))
-        if sid is None or not decoded.text.strip():
-            continue
+        if sid is None or not decoded.text.strip() or (decoded.binary and not decoded.is_python):
+            continue  # binary blobs (icons, certificates, marshal) are not source to index
         origin = index.get(sid)
         out.append(SourceFile(
             path=f"{ctx.source.path.split('#')[0]}#decoded-{start + len(out)}",
