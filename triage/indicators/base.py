@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -278,10 +278,10 @@ class Detector:
         return self.fn(ctx)  # type: ignore[operator,no-any-return]
 
 
-def detector(name: str, *indicators: str) -> object:
+def detector(name: str, *indicators: str) -> Callable[[Callable[..., Iterable[Signal]]], Detector]:
     """Decorator: turn ``fn(ctx) -> Iterable[Signal]`` into a registered-ready Detector."""
 
-    def wrap(fn: object) -> Detector:
+    def wrap(fn: Callable[..., Iterable[Signal]]) -> Detector:
         return Detector(name=name, indicators=tuple(indicators), fn=fn)
 
     return wrap

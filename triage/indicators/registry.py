@@ -22,7 +22,11 @@ PACKAGE_DETECTORS: tuple[Detector, ...] = tuple(
     d for f in _FAMILIES for d in f.PACKAGE_DETECTORS
 )
 #: Post detectors see the signals of all others (e.g. code_execution_runtime).
-POST_DETECTORS: tuple[Detector, ...] = tuple(getattr(stage, "POST_DETECTORS", ()))
+POST_DETECTORS: tuple[Detector, ...] = (
+    *getattr(stage, "POST_DETECTORS", ()),
+    *getattr(execution, "POST_DETECTORS", ()),
+    *getattr(evasion, "POST_DETECTORS", ()),
+)
 
 
 def covered_indicators() -> frozenset[str]:
