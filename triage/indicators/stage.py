@@ -1,0 +1,158 @@
+"""Detectors of the execution-stage family: when malicious code gets control.
+
+All of them are post detectors: they judge a statement by the behaviour the other
+detectors found in what it launches or guards. ``code_execution_runtime`` marks the
+module-level statement that starts behaviour at install/start-up/import time;
+the hook, install-gate and start-up detectors live in :mod:`stage_hooks`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from triage.indicators.base import Detector, FileContext, PackageContext, detector
+from triage.indicators.execution_post import SignalIndex
+from triage.indicators.stage_hooks import install_gate, install_hook_override, startup_hook
+from triage.model import Phase, Signal, Statement
+
+_MAIN_GUARD = re.compile(r"""__name__\s*==\s*['"]__main__['"]|['"]__main__['"]\s*==\s*__name__""")
+_CALLBACK_SINKS = ("Thread", "Process", "register", "Timer", "start_new_thread", "submit")
+_REPORT_FLOOR = 0.35
+
+
+def _under_main_guard(fc: FileContext, st: Statement) -> bool:
+    parent = st.parent
+    while parent is not None and parent in fc.index:
+        pst = fc.index.get(parent)
+        if pst.kind == "If" and _MAIN_GUARD.search(pst.text.split("\n")[0]):
+            return True
+        parent = pst.parent
+    return False
+
+
+def _called_names(nodes: list[ast.AST]) -> set[str]:
+    """Local names a statement calls: ``f()``, ``self.f()``, ``Thread(target=f)``."""
+    out: set[str] = set()
+    for sub in nodes:
+        if not isinstance(sub, ast.Call):
+            continue
+        if isinstance(sub.func, ast.Name):
+            out.add(sub.func.id)
+        elif isinstance(sub.func, ast.Attribute):
+            if isinstance(sub.func.value, ast.Name) and sub.func.value.id in ("self", "cls"):
+                out.add(sub.func.attr)
+            elif isinstance(sub.func.value, ast.Call) and isinstance(sub.func.value.func,
+                                                                     ast.Name):
+                out.add(sub.func.value.func.id)  # Cls().method()
+        last = sub.func.attr if isinstance(sub.func, ast.Attribute) else getattr(
+            sub.func, "id", "")
+        if last in _CALLBACK_SINKS:
+            for a in list(sub.args) + [k.value for k in sub.keywords]:
+                if isinstance(a, ast.Name):
+                    out.add(a.id)
+    return out
+
+
+class _Reach:
+    """Which statements run when a module-level statement calls local functions/classes."""
+
+    def __init__(self, fc: FileContext) -> None:
+        self.fc = fc
+        self.defs: dict[str, str] = {}  # local name -> scope prefix
+        for st, node in fc.statements():
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                scope = node.name if st.scope == "<module>" else f"{st.scope}.{node.name}"
+                if st.scope == "<module>" or isinstance(node, (ast.FunctionDef,
+                                                               ast.AsyncFunctionDef)):
+                    self.defs.setdefault(node.name, scope)
+        self.by_scope: dict[str, list[Statement]] = {}
+        self.calls: dict[str, set[str]] = {}
+        for st, node in fc.statements():
+            if st.scope == "<module>":
+                continue
+            self.by_scope.setdefault(st.scope, []).append(st)
+            if node is not None:
+                self.calls.setdefault(st.scope, set()).update(_called_names(fc.own(st)))
+
+    def statements(self, names: set[str]) -> list[Statement]:
+        """Statements of the local functions ``names`` and of everything they call."""
+        seen: set[str] = set()
+        work = [self.defs[n] for n in names if n in self.defs]
+        out: list[Statement] = []
+        while work:
+            prefix = work.pop()
+            if prefix in seen:
+                continue
+            seen.add(prefix)
+            for scope, sts in self.by_scope.items():
+                if scope == prefix or scope.startswith(prefix + "."):
+                    out.extend(sts)
+                    for callee_name in self.calls.get(scope, ()):
+                        if callee_name in self.defs:
+                            work.append(self.defs[callee_name])
+        return out
+
+
+@detector("runtime", "code_execution_runtime")
+def runtime(arg: tuple[PackageContext, tuple[Signal, ...]]) -> Iterator[Signal]:
+    """A module-level statement that launches malicious behaviour at install/import time."""
+    pkg, signals = arg
+    idx = SignalIndex.build(pkg, signals)
+    for fc in pkg.files:
+        reach: _Reach | None = None
+        for st, node in fc.statements():
+            if st.scope != "<module>" or st.phase is Phase.CALL or node is None:
+                continue
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if st.phase is Phase.IMPORT and _under_main_guard(fc, st):
+                continue
+            own_nodes = fc.own(st)
+            if not any(isinstance(n, ast.Call) for n in own_nodes):
+                continue  # only a statement that calls something can launch behaviour
+            best, where = _own(idx, st, own_nodes), None
+            names = _called_names(own_nodes)
+            if names:
+                reach = reach or _Reach(fc)
+                far, far_st = idx.strongest_in(reach.statements(names))
+                if far > best:
+                    best, where = far, far_st
+            if best < _REPORT_FLOOR:
+                continue
+            yield fc.signal("code_execution_runtime", st, _evidence(idx, st, where),
+                            confidence=round(min(best, 0.95), 2), detector="runtime")
+
+
+def _own(idx: SignalIndex, st: Statement, nodes: list[ast.AST]) -> float:
+    """Behaviour of the statement itself; a decoded payload counts only when the statement
+    runs code (a payload that is merely decoded or stored is not launched here)."""
+    sig = idx.strongest(st.id)
+    own = sig.confidence if sig else 0.0
+    runs = sig is not None or any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        and n.func.id in ("exec", "eval", "compile") for n in nodes)
+    return max(own, idx.payload.get(st.id, 0.0)) if runs else own
+
+
+def _evidence(idx: SignalIndex, st: Statement, where: Statement | None) -> str:
+    when = f"at {st.phase.value} time"
+    if where is not None:
+        sig = idx.strongest(where.id)
+        what = sig.indicator if sig else "decoded payload behaviour"
+        return (f"runs {when} from module level and reaches `{what}` in {where.scope}() "
+                f"(line {where.start_line})")
+    sig = idx.strongest(st.id)
+    what = sig.indicator if sig else "a decoded payload with malicious behaviour"
+    return f"runs {when} from module level, with no call by the user: {what}"
+
+
+#: Per-file detectors of this family (none: stage findings need the other signals).
+DETECTORS: tuple[Detector, ...] = ()
+#: Package-level detectors of this family.
+PACKAGE_DETECTORS: tuple[Detector, ...] = ()
+#: Post detectors: receive ``(PackageContext, signals)``.
+POST_DETECTORS: tuple[Detector, ...] = (
+    runtime, install_hook_override, install_gate, startup_hook,  # type: ignore[assignment]
+)
