@@ -105,3 +105,23 @@ def test_garbage_and_empty_files() -> None:
     assert index_file(SourceFile("e.py", "")).statements == ()
     ix = index_file(SourceFile("g.py", "\x00\x01 def (((\n'''unterminated\n"))
     assert ix.fallback is not None
+
+
+def test_aliased_install_command_and_main_guard_phases() -> None:
+    src = textwrap.dedent('''\
+        from setuptools.command.install import install as _install
+        class Hook(_install):
+            def run(self):
+                go()
+        def go():
+            pass
+    ''')
+    ix = index_file(SourceFile("p/pkg/hooks.py", src))
+    assert [(s.start_line, s.phase.value) for s in ix.statements] == [
+        (1, "import"), (2, "import"), (3, "import"), (4, "install"), (5, "import"), (6, "install"),
+    ]
+    mod = 'def main():\n    work()\ndef work():\n    pass\nif __name__ == "__main__":\n    main()\n'
+    ix = index_file(SourceFile("p/pkg/cli.py", mod))
+    assert [(s.start_line, s.phase.value) for s in ix.statements] == [
+        (1, "import"), (2, "call"), (3, "import"), (4, "call"), (5, "import"), (6, "call"),
+    ]

@@ -162,9 +162,42 @@ def _base_name(expr: ast.expr) -> str:
     return ""
 
 
-def is_install_command_class(node: ast.ClassDef) -> bool:
-    """True when a class subclasses a setuptools/distutils command that runs on install."""
-    return any(_base_name(b) in INSTALL_COMMANDS for b in node.bases)
+def is_install_command_class(node: ast.ClassDef,
+                             aliases: dict[str, str] | None = None) -> bool:
+    """True when a class subclasses a setuptools/distutils command that runs on install.
+
+    ``aliases`` maps local names to imported names (``_install`` -> ``install`` for
+    ``from setuptools.command.install import install as _install``).
+    """
+    for b in node.bases:
+        name = _base_name(b)
+        if name in INSTALL_COMMANDS or (aliases or {}).get(name) in INSTALL_COMMANDS:
+            return True
+    return False
+
+
+def command_aliases(tree: ast.Module) -> dict[str, str]:
+    """Local names bound to setuptools/distutils command classes by ``import ... as``."""
+    out: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and "command" in node.module:
+            for a in node.names:
+                if a.asname and a.name in INSTALL_COMMANDS:
+                    out[a.asname] = a.name
+    return out
+
+
+def is_main_guard(node: ast.AST) -> bool:
+    """True for ``if __name__ == "__main__":`` (either operand order)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    t = node.test
+    if len(t.ops) != 1 or not isinstance(t.ops[0], ast.Eq):
+        return False
+    sides = [t.left, t.comparators[0]]
+    names = [x for x in sides if isinstance(x, ast.Name) and x.id == "__name__"]
+    consts = [x for x in sides if isinstance(x, ast.Constant) and x.value == "__main__"]
+    return bool(names and consts)
 
 
 def module_phase(src: SourceFile) -> Phase:
@@ -250,6 +283,7 @@ def _phase_by_function(tree: ast.Module, base: Phase) -> dict[str, Phase]:
         n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
     graph = _called_local_functions(tree)
+    aliases = command_aliases(tree)
     roots: dict[str, Phase] = {}
     # module-level calls (outside any def) run at the module's phase
     stack: list[tuple[ast.AST, bool]] = [(tree, False)]
@@ -258,7 +292,9 @@ def _phase_by_function(tree: ast.Module, base: Phase) -> dict[str, Phase]:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 continue
-            if isinstance(child, ast.ClassDef) and is_install_command_class(child):
+            if base is not Phase.INSTALL and is_main_guard(child):
+                continue  # runs only when executed as a script, not on import
+            if isinstance(child, ast.ClassDef) and is_install_command_class(child, aliases):
                 for meth in child.body:
                     if isinstance(meth, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         roots[meth.name] = Phase.INSTALL
@@ -289,6 +325,7 @@ def _index_tree(src: SourceFile, tree: ast.Module, lines: list[str]) -> _Builder
     b = _Builder(src, lines)
     base = module_phase(src)
     fn_phase = _phase_by_function(tree, base)
+    aliases = command_aliases(tree)
     # stack items: node, phase, depth, parent id, scope, in_install_class
     work: list[tuple[ast.stmt | ast.ExceptHandler, Phase, int, str | None, str, bool]] = [
         (n, base, 0, None, "<module>", False) for n in reversed(tree.body)
@@ -308,7 +345,9 @@ def _index_tree(src: SourceFile, tree: ast.Module, lines: list[str]) -> _Builder
                 kphase = fn_phase.get(node.name, Phase.CALL)
         elif isinstance(node, ast.ClassDef):
             kscope = node.name if scope == "<module>" else f"{scope}.{node.name}"
-            kcmd = is_install_command_class(node)
+            kcmd = is_install_command_class(node, aliases)
+        elif depth == 0 and phase is Phase.IMPORT and is_main_guard(node):
+            kphase = Phase.CALL  # a script entry point, not import-time code
         for kid in reversed(kids):
             work.append((kid, kphase, depth + 1, sid, kscope, kcmd))
     return b

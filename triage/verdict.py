@@ -67,6 +67,15 @@ def _strong(f: Finding) -> bool:
     )
 
 
+def _hidden(f: Finding) -> bool:
+    """Packed or encoded code that runs on install/import: hidden, so worth a human look."""
+    return (
+        f.indicator.startswith("code_obfuscation")
+        and f.confidence >= 0.6
+        and f.phase is not Phase.CALL
+    )
+
+
 def decide(findings: tuple[Finding, ...], skipped: tuple[SkippedFile, ...] = (),
            pure: bool = True) -> Verdict:
     """Verdict for a package from its findings.
@@ -85,13 +94,13 @@ def decide(findings: tuple[Finding, ...], skipped: tuple[SkippedFile, ...] = (),
     for f in findings:
         remaining *= 1.0 - min(_weight(f), 0.95)
     binaries = binary_evidence(skipped, pure)
-    for _, w in binaries[:3]:
-        remaining *= 1.0 - w
+    if binaries:  # several launchers in one wheel are one fact, not independent evidence
+        remaining *= 1.0 - max(w for _, w in binaries)
     score = round(100.0 * (1.0 - remaining), 1)
     strong = [f for f in findings if _strong(f)]
     if score >= MALICIOUS_AT and strong:
         label = "malicious"
-    elif score >= SUSPICIOUS_AT or strong:
+    elif score >= SUSPICIOUS_AT or strong or any(_hidden(f) for f in findings):
         label = "suspicious"
     else:
         label = "benign"
