@@ -241,6 +241,47 @@ class ChainStep:
 
 
 @dataclass(frozen=True)
+class RejectedCitation:
+    """An LLM citation that failed verification against the source, with the reason."""
+
+    statement_id: str
+    """The statement ID the model cited (may not exist)."""
+    indicator: str
+    """The indicator the model claimed (may not be in the taxonomy)."""
+    quote: str
+    """The code the model quoted."""
+    reason: str
+    """Why it was rejected (unknown statement, quote mismatch, unknown indicator...)."""
+    model: str = ""
+    """Model that produced it."""
+
+
+@dataclass(frozen=True)
+class WorkflowMatch:
+    """A known attack workflow (mined indicator sequence) that the chain contains in order."""
+
+    name: str
+    """Workflow ID from kb/chains.yaml."""
+    pattern: tuple[str, ...]
+    """Indicator sequence of the workflow."""
+    support: float
+    """Share of labelled packages that show it (0..1)."""
+
+
+@dataclass(frozen=True)
+class LlmUsage:
+    """What the LLM pass cost."""
+
+    model: str
+    calls: int = 0
+    cached_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class IndicatorInfo:
     """Taxonomy facts about one indicator used in a report (so renderers need no taxonomy)."""
 
@@ -282,3 +323,11 @@ class Report:
     """static, or the LLM model string when one was used."""
     notes: tuple[str, ...] = ()
     """Run notes an analyst should see (e.g. files not reviewed by the LLM)."""
+    rejected: tuple[RejectedCitation, ...] = ()
+    """LLM citations that failed verification (never findings)."""
+    not_reviewed: tuple[SkippedFile, ...] = ()
+    """Files the LLM did not read (over budget, vendored, binary), with reasons."""
+    workflows: tuple[WorkflowMatch, ...] = ()
+    """Known attack workflows the chain matches, strongest first."""
+    llm: LlmUsage | None = None
+    """Usage of the LLM pass, when one ran."""

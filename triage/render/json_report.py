@@ -53,11 +53,14 @@ from triage.model import (
     ChainStep,
     Finding,
     IndicatorInfo,
+    LlmUsage,
     Phase,
+    RejectedCitation,
     Report,
     SkippedFile,
     Source,
     Verdict,
+    WorkflowMatch,
 )
 from triage.render.defang import defang_webhooks_deep
 
@@ -116,6 +119,26 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "files_analysed": list(report.files_analysed),
         "engine": report.engine,
         "notes": list(report.notes),
+        "rejected": [
+            {"statement_id": r.statement_id, "indicator": r.indicator, "quote": r.quote,
+             "reason": r.reason, "model": r.model}
+            for r in report.rejected
+        ],
+        "not_reviewed": [
+            {"path": s.path, "reason": s.reason, "evidence": s.evidence}
+            for s in report.not_reviewed
+        ],
+        "workflows": [
+            {"name": w.name, "pattern": list(w.pattern), "support": w.support}
+            for w in report.workflows
+        ],
+        "llm": None if report.llm is None else {
+            "model": report.llm.model, "calls": report.llm.calls,
+            "cached_calls": report.llm.cached_calls,
+            "prompt_tokens": report.llm.prompt_tokens,
+            "completion_tokens": report.llm.completion_tokens,
+            "cost_usd": report.llm.cost_usd, "latency_s": report.llm.latency_s,
+        },
         "elapsed_s": report.elapsed_s,
     }
 
@@ -202,7 +225,33 @@ def _from_dict(d: Mapping[str, Any]) -> Report:
         schema_version=_str(d["schema_version"]),
         engine=_str(d.get("engine", "static")),
         notes=tuple(_str(n) for n in d.get("notes", ())),
+        rejected=tuple(
+            RejectedCitation(statement_id=_str(r["statement_id"]), indicator=_str(r["indicator"]),
+                             quote=_str(r["quote"]), reason=_str(r["reason"]),
+                             model=_str(r.get("model", "")))
+            for r in d.get("rejected", ())
+        ),
+        not_reviewed=tuple(
+            SkippedFile(path=_str(s["path"]), reason=_str(s["reason"]),
+                        evidence=bool(s.get("evidence", False)))
+            for s in d.get("not_reviewed", ())
+        ),
+        workflows=tuple(
+            WorkflowMatch(name=_str(w["name"]), pattern=tuple(_str(x) for x in w["pattern"]),
+                          support=float(w["support"]))
+            for w in d.get("workflows", ())
+        ),
+        llm=_llm(d.get("llm")),
     )
+
+
+def _llm(d: Mapping[str, Any] | None) -> LlmUsage | None:
+    if d is None:
+        return None
+    return LlmUsage(model=_str(d["model"]), calls=_int(d["calls"]),
+                    cached_calls=_int(d["cached_calls"]), prompt_tokens=_int(d["prompt_tokens"]),
+                    completion_tokens=_int(d["completion_tokens"]),
+                    cost_usd=float(d["cost_usd"]), latency_s=float(d["latency_s"]))
 
 
 def _str(value: object) -> str:
