@@ -148,8 +148,8 @@ def test_jsonl_is_one_compact_line() -> None:
     line = render_jsonl(benign_report())
     assert "\n" not in line
     assert line.startswith('{"schema_version":"1.0","artifact":{"name":"goodpkg",')
-    assert line.endswith('"engine":"static","notes":[],"rejected":[],"not_reviewed":[],"workflows":[],"llm":null,'
-                         '"elapsed_s":0.1}')
+    assert line.endswith('"engine":"static","notes":[],"rejected":[],"not_reviewed":[],'
+                         '"workflows":[],"llm":null,"elapsed_s":0.1}')
     assert report_from_dict(json.loads(line)) == benign_report()
 
 
