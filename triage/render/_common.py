@@ -96,3 +96,27 @@ def longest_run(text: str, char: str) -> int:
 
 def _s(n: int) -> str:
     return "" if n == 1 else "s"
+
+
+def llm_lines(report: Report) -> list[str]:
+    """Plain lines about the LLM pass: usage, then every file the model did not read."""
+    if report.llm is None and not report.not_reviewed:
+        return []
+    out: list[str] = []
+    if report.llm is not None:
+        u = report.llm
+        out.append(
+            f"model {u.model}: {u.calls} call(s) ({u.cached_calls} cached), "
+            f"{u.prompt_tokens} prompt + {u.completion_tokens} completion tokens, "
+            f"${u.cost_usd:.4f}, {u.latency_s:.1f} s"
+        )
+    out += [f"not reviewed by the model: {s.path}: {s.reason}" for s in report.not_reviewed]
+    return out
+
+
+def rejected_lines(report: Report) -> list[str]:
+    """Plain lines, one per LLM citation that failed verification."""
+    return [
+        f"{r.statement_id} {r.indicator}: {r.reason} (quoted: {r.quote[:120]!r})"
+        for r in report.rejected
+    ]

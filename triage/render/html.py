@@ -11,7 +11,13 @@ from __future__ import annotations
 from html import escape
 
 from triage.model import Finding, Report
-from triage.render._common import chain_lines, location, summary_line
+from triage.render._common import (
+    chain_lines,
+    llm_lines,
+    location,
+    rejected_lines,
+    summary_line,
+)
 from triage.render.defang import defang
 
 _CSS = """
@@ -114,6 +120,11 @@ def render(report: Report) -> str:
         + (' <span class="evidence">(evidence)</span>' if s.evidence else "")
         for s in report.skipped
     ]
+    if report.rejected:
+        parts += ["<h2>Rejected LLM citations (not findings)</h2>",
+                  _list([_e(x) for x in rejected_lines(report)], "")]
+    if llm_lines(report):
+        parts += ["<h2>LLM review</h2>", _list([_e(x) for x in llm_lines(report)], "")]
     parts += ["<h2>Skipped / not analysed</h2>", _list(skipped, "Nothing skipped.")]
     if report.notes:
         parts += ["<h2>Notes</h2>", _list([_e(n) for n in report.notes], "")]

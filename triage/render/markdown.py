@@ -13,8 +13,10 @@ from triage.model import Finding, Report
 from triage.render._common import (
     chain_lines,
     lexer_for,
+    llm_lines,
     location,
     longest_run,
+    rejected_lines,
     summary_line,
 )
 from triage.render.defang import defang
@@ -107,6 +109,12 @@ def render(report: Report) -> str:
             out += _finding_block(i, f)
     else:
         out += ["No malicious statements found.", ""]
+    if report.rejected:
+        out += ["## Rejected LLM citations (not findings)", ""]
+        out += [f"- {_prose(line)}" for line in rejected_lines(report)] + [""]
+    if llm_lines(report):
+        out += ["## LLM review", ""]
+        out += [f"- {_prose(line)}" for line in llm_lines(report)] + [""]
     out += ["## Skipped / not analysed", ""]
     out += [
         f"- {_code_span(s.path)}: {_prose(s.reason)}" + (" **(evidence)**" if s.evidence else "")

@@ -18,7 +18,14 @@ from rich.table import Table
 from rich.text import Text
 
 from triage.model import Finding, Report
-from triage.render._common import chain_lines, lexer_for, location, summary_line
+from triage.render._common import (
+    chain_lines,
+    lexer_for,
+    llm_lines,
+    location,
+    rejected_lines,
+    summary_line,
+)
 from triage.render.defang import defang
 
 VERDICT_STYLE = {
@@ -142,6 +149,14 @@ def render(report: Report, *, color: bool = False, width: int = 100) -> str:
         console.print(Text("  No malicious statements found."))
     for i, f in enumerate(report.findings, start=1):
         console.print(_finding(i, f))
+    if report.rejected:
+        console.print(_section(f"Rejected LLM citations, not findings ({len(report.rejected)})"))
+        for line in rejected_lines(report):
+            console.print(Text.assemble("  • ", _t(line)))
+    if llm_lines(report):
+        console.print(_section("LLM review"))
+        for line in llm_lines(report):
+            console.print(Text.assemble("  • ", _t(line)))
     if report.skipped:
         console.print(_section(f"Skipped / not analysed ({len(report.skipped)})"))
         for s in report.skipped:
