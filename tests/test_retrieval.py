@@ -26,6 +26,7 @@ from triage.retrieval import MANIFEST, KnowledgeBase
 from triage.retrieval_kb import kb_hash
 from triage.retrieval_rank import RankOptions
 from triage.taxonomy import kb_dir
+from triage.workflows import load_workflows
 
 REPO = Path(__file__).resolve().parents[1]
 POPEN = ("subprocess.Popen('powershell -WindowStyle Hidden -EncodedCommand "
@@ -82,7 +83,10 @@ def store(home: Path, offline: list[object]) -> KnowledgeBase:
     kb = KnowledgeBase(home=home)
     report = kb.build()
     assert (report.rebuilt, report.reason, report.indicators) == (True, "no store built yet", 57)
-    assert report.examples == len(kb.examples) and report.documents == 57 + len(kb.examples)
+    workflows = [d for d in kb.documents.values() if d.kind == "workflow"]
+    assert len(workflows) == len(load_workflows()) > 0  # kb/chains.yaml is embedded too
+    assert report.examples == len(kb.examples)
+    assert report.documents == 57 + len(kb.examples) + len(workflows)
     return kb
 
 

@@ -51,3 +51,17 @@ def test_embedded_executables_count_once_and_extension_modules_in_platform_wheel
                       True),)
     assert decide((), so, pure=False).label == "benign"
     assert decide((), so, pure=True).label == "suspicious"
+
+
+def test_chain_bonus_is_capped_extra_evidence_never_malicious_without_a_strong_finding() -> None:
+    weak = (f("code_read_system_and_user_info", "medium", 0.6, Phase.CALL),
+            f("code_download_payload", "high", 0.5, Phase.CALL))
+    base = decide(weak)
+    assert (base.label, base.score) == ("benign", 15.4)
+    v = decide(weak, chain_bonus=0.9, chain_reason="attack chain of 2 steps")
+    assert (v.label, v.score) == ("suspicious", 36.6)  # capped at CHAIN_CAP = 0.25
+    assert v.reasons[-1] == "attack chain of 2 steps (+0.25 evidence)"
+    medium = tuple(f("code_write_to_disk", "medium", 0.9) for _ in range(8))
+    v = decide(medium, chain_bonus=0.25, chain_reason="chain")
+    assert (v.label, v.score) == ("suspicious", 76.5)  # no strong finding: never malicious
+    assert decide((), chain_bonus=0.25) == decide(())  # no findings: a chain means nothing

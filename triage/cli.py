@@ -35,6 +35,13 @@ def _mount_subcommands() -> None:
     from triage.cli_kb import kb_app
 
     app.add_typer(kb_app, name="kb")
+    from triage.cli_eval import bench_cmd, score_cmd
+
+    app.command("bench")(bench_cmd)
+    app.command("score")(score_cmd)
+    from triage.cli_mine import mine
+
+    app.command("mine")(mine)
 
 
 _mount_subcommands()
@@ -120,6 +127,40 @@ def explain(
         "https://pypi.org"),
     color: Annotated[bool | None, typer.Option(
         "--color/--no-color", help="Colour terminal output (default: when a TTY).")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", help="LLM localization with this litellm model (openai/gpt-4.1-mini, "
+        "anthropic/..., ollama/..., local or openai/NAME with --api-base); keys come from "
+        "the environment. Repeat with --dry-run to compare models.", show_default=False,
+        rich_help_panel="LLM")] = None,
+    api_base: Annotated[str | None, typer.Option(
+        help="OpenAI-compatible server URL (vLLM, llama.cpp); its key is TRIAGE_LLM_API_KEY.",
+        rich_help_panel="LLM")] = None,
+    max_tokens_per_package: Annotated[int, typer.Option(
+        min=1000, help="Prompt-token budget of the LLM pass per package; files left out are "
+        "listed as not reviewed.", rich_help_panel="LLM")] = 60_000,
+    context_tokens: Annotated[int, typer.Option(
+        min=0, help="Model context size when litellm does not know it (0: its map, else "
+        "8192).", rich_help_panel="LLM")] = 0,
+    review: Annotated[bool, typer.Option(
+        "--review/--no-review", help="Second LLM pass re-checking the first answer.",
+        rich_help_panel="LLM")] = True,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the LLM tokens and estimated cost per model; call nothing.",
+        rich_help_panel="LLM")] = False,
+    llm_cache: Annotated[bool, typer.Option(
+        "--llm-cache/--no-llm-cache", help="Reuse cached answers for identical prompts.",
+        rich_help_panel="LLM")] = True,
+    llm_db: Annotated[Path | None, typer.Option(
+        help="Cache and transcript database (default: $TRIAGE_HOME/llm.sqlite3).",
+        rich_help_panel="LLM")] = None,
+    concurrency: Annotated[int, typer.Option(
+        min=1, max=64, help="LLM calls in flight at once.", rich_help_panel="LLM")] = 4,
+    llm_timeout: Annotated[float, typer.Option(
+        min=1.0, help="Seconds per LLM call.", rich_help_panel="LLM")] = 120.0,
+    llm_retries: Annotated[int, typer.Option(
+        min=0, max=10, help="Retries on 429, 5xx and timeouts.", rich_help_panel="LLM")] = 3,
+    stream: Annotated[bool, typer.Option(
+        "--stream", help="Ask the model for streamed answers.", rich_help_panel="LLM")] = False,
 ) -> None:
     """Analyse packages statically and report every malicious statement with its indicator.
 
@@ -133,8 +174,19 @@ def explain(
     if fmt is Format.html and len(targets) > 1 and (output is None or not output.is_dir()):
         typer.echo("error: several HTML reports need --output DIRECTORY", err=True)
         raise typer.Exit(EXIT_USAGE)
+    models = tuple(model or ())
+    if (dry_run and not models) or (len(models) > 1 and not dry_run):
+        typer.echo("error: --dry-run needs --model, and several --model need --dry-run",
+                   err=True)
+        raise typer.Exit(EXIT_USAGE)
     opts = Options(min_confidence=min_confidence, artifact=artifact.value,
-                   index_url=index_url)
+                   index_url=index_url, model=models[0] if models else None,
+                   api_base=api_base, max_tokens_per_package=max_tokens_per_package,
+                   context_tokens=context_tokens, review_pass=review, concurrency=concurrency,
+                   llm_timeout_s=llm_timeout, llm_retries=llm_retries, llm_cache=llm_cache,
+                   llm_db=str(llm_db) if llm_db else None, stream=stream)
+    if dry_run:
+        raise typer.Exit(_dry_run(targets, opts, models, fmt, output))
     reports: list[Report] = []
     code = EXIT_OK
     progress = len(targets) > 1 and sys.stderr.isatty()
@@ -156,6 +208,37 @@ def explain(
     if reports:
         _write(reports, fmt, output, color)
     raise typer.Exit(code)
+
+
+def _dry_run(targets: list[str], opts: object, models: tuple[str, ...], fmt: Format,
+             output: Path | None) -> int:
+    """Print the LLM pass's tokens and estimated cost per package and model; call nothing."""
+    import dataclasses
+
+    from triage.errors import TriageError
+    from triage.llm_estimate import format_estimates
+    from triage.localize import settings_from
+    from triage.pipeline import estimate_llm
+
+    estimates: list[object] = []
+    code = EXIT_OK
+    for target in targets:
+        try:
+            estimates += estimate_llm(target, opts, models)  # type: ignore[arg-type]
+        except TriageError as exc:
+            typer.echo(f"error: {target}: {exc}", err=True)
+            code = max(code, exc.exit_code)
+    if fmt in (Format.json, Format.jsonl):
+        text = "".join(json.dumps(dataclasses.asdict(e), ensure_ascii=False) + "\n"  # type: ignore
+                       for e in estimates)
+    else:
+        text = format_estimates(estimates, settings_from(opts).plan,  # type: ignore[arg-type]
+                                details=len(targets) <= 50)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+    return code
 
 
 def _write(reports: list[Report], fmt: Format, output: Path | None,

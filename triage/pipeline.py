@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from triage.chains import analyse_chain
 from triage.indicators.engine import EngineResult, analyse
 from triage.model import (
     Artifact,
     ArtifactInfo,
-    ChainStep,
     Finding,
     IndicatorInfo,
     Report,
     Signal,
     Source,
+    Verdict,
 )
 from triage.taxonomy import Taxonomy, load_taxonomy
 from triage.verdict import decide
@@ -33,6 +35,30 @@ class Options:
     """For ``name==version`` targets: wheel, sdist or all."""
     index_url: str = "https://pypi.org"
     """Package index for ``name==version`` targets."""
+    # LLM localization (off unless ``model`` is set); see triage/localize.py
+    model: str | None = None
+    """litellm model string (``openai/gpt-4.1-mini``, ``anthropic/...``, ``ollama/...``, or
+    ``local``/``openai/<name>`` with ``api_base``); None runs the static engine only."""
+    api_base: str | None = None
+    """OpenAI-compatible server URL (vLLM, llama.cpp, ...)."""
+    max_tokens_per_package: int = 60_000
+    """Prompt tokens of all LLM calls for one package; the rest is listed as not reviewed."""
+    chunk_tokens: int = 6_000
+    """Most code tokens in one prompt; bigger files are split at statement boundaries."""
+    context_tokens: int = 0
+    """Override of the model's context size (0: litellm's map, else 8192)."""
+    review_pass: bool = True
+    """Let the model re-check its answer once, with verification feedback."""
+    concurrency: int = 4
+    llm_timeout_s: float = 120.0
+    llm_retries: int = 3
+    llm_backoff_s: float = 1.0
+    llm_cache: bool = True
+    """Reuse cached answers for identical prompts."""
+    llm_db: str | None = None
+    """Cache + transcript database (default ``$TRIAGE_HOME/llm.sqlite3``)."""
+    stream: bool = False
+    json_mode: str = "auto"
 
 
 def _finding(sig: Signal, result: EngineResult, tax: Taxonomy) -> Finding | None:
@@ -61,38 +87,6 @@ def _pure(artifact: Artifact) -> bool:
     if artifact.kind != "wheel":
         return True
     return artifact.source.endswith("none-any.whl") or "-none-any" in artifact.source
-
-
-def _file_order(findings: list[Finding]) -> dict[str, int]:
-    first: dict[str, int] = {}
-    for f in findings:
-        first.setdefault(f.file.split("#")[0], len(first))
-    return first
-
-
-def build_chain(findings: tuple[Finding, ...]) -> tuple[ChainStep, ...]:
-    """Order findings as the attack runs: phase, then file, then source order.
-
-    Decoded payload findings run where their origin statement runs, so they sort right
-    after it. Consecutive steps with the same indicator collapse into one.
-    """
-    code = [f for f in findings if not f.indicator.startswith("metadata_")]
-    order = _file_order(code)
-    origin_line: dict[str, int] = {f.statement_id: f.start_line for f in code}
-
-    def key(item: tuple[int, Finding]) -> tuple[int, int, int, int, int]:
-        _, f = item
-        base_line = origin_line.get(f.origin or "", f.start_line) if f.origin else f.start_line
-        decoded = 1 if f.origin else 0
-        return (f.phase.order, order[f.file.split("#")[0]], base_line, decoded, f.start_line)
-
-    indexed = [(i, f) for i, f in enumerate(findings) if f in code]
-    steps: list[ChainStep] = []
-    for i, f in sorted(indexed, key=key):
-        if steps and steps[-1].indicator == f.indicator:
-            continue
-        steps.append(ChainStep(phase=f.phase, indicator=f.indicator, finding_index=i))
-    return tuple(steps)
 
 
 def explain_artifact(artifact: Artifact, options: Options | None = None,
@@ -126,6 +120,14 @@ def explain_artifact(artifact: Artifact, options: Options | None = None,
     if hidden:
         notes.append(f"{hidden} low-confidence signal(s) below {opts.min_confidence} "
                      "not reported (capabilities common in benign code)")
+    llm = None
+    if opts.model:
+        from triage.localize import localize, settings_from
+
+        llm = localize(artifact, result, found, settings_from(opts),
+                       lambda fs: _decide(artifact, result, fs), taxonomy=tax)
+        found = llm.findings
+        notes += llm.notes
     used = sorted({f.indicator for f in found})
     indicators = tuple(
         IndicatorInfo(id=i, name=tax.get(i).name, type=tax.get(i).type_name,
@@ -133,16 +135,42 @@ def explain_artifact(artifact: Artifact, options: Options | None = None,
                       attack=tax.get(i).attack, definition=tax.get(i).definition)
         for i in used
     )
+    chain = analyse_chain(found, result.indices)
     return Report(
         artifact=ArtifactInfo(name=artifact.name, version=artifact.version,
                               sha256=artifact.sha256, kind=artifact.kind,
                               source=artifact.source),
-        verdict=decide(found, tuple(artifact.skipped), pure=_pure(artifact)), findings=found,
+        verdict=llm.verdict if llm else decide(found, tuple(artifact.skipped),
+                                               pure=_pure(artifact), chain_bonus=chain.bonus,
+                                               chain_reason=chain.reason), findings=found,
         skipped=tuple(artifact.skipped) + result.skipped,
-        chain=build_chain(found), indicators=indicators,
+        chain=chain.chain, workflows=chain.workflows, indicators=indicators,
         files_analysed=tuple(result.indices), elapsed_s=round(time.perf_counter() - t0, 4),
         notes=tuple(notes),
+        engine=llm.usage.model if llm else "static", rejected=llm.rejected if llm else (),
+        not_reviewed=llm.not_reviewed if llm else (), llm=llm.usage if llm else None,
     )
+
+
+def _decide(artifact: Artifact, result: EngineResult, found: tuple[Finding, ...]) -> Verdict:
+    """The verdict for a set of findings, with the chain they form (for the LLM pass)."""
+    chain = analyse_chain(found, result.indices)
+    return decide(found, tuple(artifact.skipped), pure=_pure(artifact),
+                  chain_bonus=chain.bonus, chain_reason=chain.reason)
+
+
+def estimate_llm(target: str, options: Options, models: tuple[str, ...]) -> tuple[Any, ...]:
+    """``--dry-run``: tokens and estimated cost of the LLM pass per model; calls nothing.
+
+    Raises:
+        ArtifactError: the target cannot be read or is rejected as hostile.
+    """
+    from triage.artifact import open_artifact
+    from triage.llm_estimate import estimate
+    from triage.localize import settings_from
+
+    artifact = open_artifact(target, artifact=options.artifact, index_url=options.index_url)
+    return estimate(artifact, analyse(artifact), settings_from(options).plan, models)
 
 
 def explain(target: str, options: Options | None = None) -> Report:

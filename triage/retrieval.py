@@ -28,7 +28,7 @@ from triage.retrieval_kb import (
     Example,
     KbDocument,
     documents,
-    example_files,
+    kb_files,
     kb_hash,
     load_examples,
 )
@@ -45,6 +45,7 @@ from triage.retrieval_store import (
     write_manifest,
 )
 from triage.taxonomy import TAXONOMY_FILE, Taxonomy, kb_dir, load_taxonomy
+from triage.workflows import CHAINS_FILE, load_workflows
 
 __all__ = ["MANIFEST", "BuildReport", "KnowledgeBase", "KnowledgeBaseError", "StoreStatus",
            "triage_home"]
@@ -107,7 +108,8 @@ class KnowledgeBase:
         if current != self._loaded_hash:
             self._taxonomy = load_taxonomy(self.kb / TAXONOMY_FILE)
             self._examples = load_examples(self.kb, self._taxonomy)
-            self._docs = {d.id: d for d in documents(self._taxonomy, self._examples)}
+            workflows = load_workflows(self.kb / CHAINS_FILE, self._taxonomy)
+            self._docs = {d.id: d for d in documents(self._taxonomy, self._examples, workflows)}
             self._loaded_hash = current
         return current
 
@@ -192,7 +194,7 @@ class KnowledgeBase:
     def _signature(self) -> tuple[tuple[str, int, int], ...]:
         """Cheap change detector for kb/ files (path, mtime, size); the hash decides."""
         out = []
-        for path in (self.kb / TAXONOMY_FILE, *example_files(self.kb)):
+        for path in kb_files(self.kb):
             try:
                 st = path.stat()
                 out.append((str(path), st.st_mtime_ns, st.st_size))
@@ -254,8 +256,9 @@ class KnowledgeBase:
     def _report(self, state: StoreStatus, seconds: float, rebuilt: bool,
                 reason: str) -> BuildReport:
         n_ex = sum(1 for d in self._docs.values() if d.kind == "example")
+        n_ind = sum(1 for d in self._docs.values() if d.kind == "indicator")
         return BuildReport(path=self.path, fingerprint=state.fingerprint,
-                           kb_hash=self._loaded_hash, indicators=len(self._docs) - n_ex,
+                           kb_hash=self._loaded_hash, indicators=n_ind,
                            examples=n_ex, documents=len(self._docs),
                            seconds=round(seconds, 3), rebuilt=rebuilt, reason=reason)
 

@@ -2,7 +2,8 @@
 
 Pure data handling (no chromadb, no embedding): ``kb/examples/*.yaml`` is validated at the
 boundary with pydantic, every example must name an indicator of the taxonomy, and the
-content hash of ``kb/taxonomy.yaml`` + ``kb/examples/**`` decides when the store is stale.
+content hash of ``kb/taxonomy.yaml`` + ``kb/examples/**`` (+ ``kb/chains.yaml``, the mined attack
+workflows, embedded as documents too) decides when the store is stale.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from triage.errors import TaxonomyError
 from triage.taxonomy import TAXONOMY_FILE, IndicatorDef, Taxonomy
+from triage.workflows import CHAINS_FILE, Workflow, workflow_text
 
 EXAMPLES_DIR = "examples"
 _EXAMPLE_ID = re.compile(r"^[a-z0-9_]+\.[a-z0-9_-]+$")
@@ -47,12 +49,13 @@ class KbDocument:
     """One unit stored and searched in the vector store."""
 
     id: str
-    """``ind:<indicator>`` for definitions, ``ex:<example id>`` for examples."""
-    kind: Literal["indicator", "example"]
+    """``ind:<indicator>`` for definitions, ``ex:<example id>`` for examples, ``wf:<workflow
+    id>`` for known attack workflows (kb/chains.yaml)."""
+    kind: Literal["indicator", "example", "workflow"]
     indicator: str
-    """Taxonomy ID this document belongs to."""
+    """Taxonomy ID this document belongs to (a workflow's first step)."""
     label: str
-    """``definition``, ``malicious`` or ``benign``."""
+    """``definition``, ``malicious``, ``benign`` or ``workflow``."""
     dense_text: str
     """Text given to the dense (sentence) embedder."""
     lexical_text: str
@@ -178,10 +181,16 @@ def _describe(exc: ValidationError, raw: Any) -> str:
     return "; ".join(clauses)
 
 
+def kb_files(kb: Path) -> tuple[Path, ...]:
+    """The kb/ files the store is built from: taxonomy, examples, and chains.yaml if any."""
+    chains = kb / CHAINS_FILE
+    return (kb / TAXONOMY_FILE, *example_files(kb), *((chains,) if chains.is_file() else ()))
+
+
 def kb_hash(kb: Path) -> str:
-    """sha256 over ``taxonomy.yaml`` and every example file (relative path and bytes)."""
+    """sha256 over ``taxonomy.yaml``, every example file and ``chains.yaml`` (path and bytes)."""
     h = hashlib.sha256()
-    for path in (kb / TAXONOMY_FILE, *example_files(kb)):
+    for path in kb_files(kb):
         data = path.read_bytes() if path.is_file() else b"<missing>"
         h.update(path.relative_to(kb).as_posix().encode() + b"\0")
         h.update(hashlib.sha256(data).digest())
@@ -193,8 +202,9 @@ def indicator_text(ind: IndicatorDef) -> str:
     return f"{ind.name} ({ind.type_name}). {ind.definition}"
 
 
-def documents(taxonomy: Taxonomy, examples: tuple[Example, ...]) -> tuple[KbDocument, ...]:
-    """Every document of the store: one per indicator definition, one per example."""
+def documents(taxonomy: Taxonomy, examples: tuple[Example, ...],
+              workflows: tuple[Workflow, ...] = ()) -> tuple[KbDocument, ...]:
+    """Every document of the store: one per indicator definition, example and workflow."""
     docs = [KbDocument(id=f"ind:{ind.id}", kind="indicator", indicator=ind.id,
                        label="definition", dense_text=indicator_text(ind),
                        lexical_text=indicator_text(ind))
@@ -202,4 +212,9 @@ def documents(taxonomy: Taxonomy, examples: tuple[Example, ...]) -> tuple[KbDocu
     docs += [KbDocument(id=f"ex:{ex.id}", kind="example", indicator=ex.indicator,
                         label=ex.label, dense_text=ex.code, lexical_text=ex.code)
              for ex in examples]
+    names = {ind.id: ind.name for ind in taxonomy.indicators}
+    docs += [KbDocument(id=f"wf:{w.id}", kind="workflow", indicator=w.pattern[0],
+                        label="workflow", dense_text=workflow_text(w, names),
+                        lexical_text=" ".join(w.pattern))
+             for w in workflows]
     return tuple(docs)

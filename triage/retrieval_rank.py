@@ -133,8 +133,9 @@ def rank(
     contrast_hits: dict[str, list[ExampleHit]] = {}
     for doc_id, (dense, lexical) in similarities.items():
         doc = docs.get(doc_id)
-        if doc is None or (doc.kind == "example" and not options.use_examples):
-            continue
+        if doc is None or doc.kind == "workflow" or (doc.kind == "example"
+                                                     and not options.use_examples):
+            continue  # workflows describe chains, not one statement's indicator
         sim = fuse(dense, lexical, options)
         if doc.kind == "indicator":
             score = sim * options.definition_weight

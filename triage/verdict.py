@@ -15,6 +15,7 @@ from triage.model import Finding, Phase, SkippedFile, Verdict
 SEVERITY_WEIGHT = {"critical": 0.6, "high": 0.4, "medium": 0.15, "low": 0.05}
 PHASE_FACTOR = {Phase.INSTALL: 1.0, Phase.STARTUP: 1.0, Phase.IMPORT: 0.85, Phase.CALL: 0.55}
 METADATA_CAP = 0.35  # metadata alone can reach "suspicious", never "malicious"
+CHAIN_CAP = 0.25  # an attack chain is one more piece of evidence, below "suspicious" alone
 MALICIOUS_AT = 70.0
 SUSPICIOUS_AT = 30.0
 STRONG_CONFIDENCE = 0.7
@@ -77,7 +78,7 @@ def _hidden(f: Finding) -> bool:
 
 
 def decide(findings: tuple[Finding, ...], skipped: tuple[SkippedFile, ...] = (),
-           pure: bool = True) -> Verdict:
+           pure: bool = True, chain_bonus: float = 0.0, chain_reason: str = "") -> Verdict:
     """Verdict for a package from its findings.
 
     Args:
@@ -85,6 +86,11 @@ def decide(findings: tuple[Finding, ...], skipped: tuple[SkippedFile, ...] = (),
         skipped: members not analysed; embedded executables among them count as evidence
             (enough for "suspicious", never for "malicious" on their own).
         pure: the artifact should hold no native code (see :func:`binary_evidence`).
+        chain_bonus: weight of the attack chain as a whole (:func:`triage.chains.chain_score`),
+            one more independent piece of evidence, capped at :data:`CHAIN_CAP`: it can lift
+            weak findings to "suspicious" but never makes a package malicious without a
+            strong finding.
+        chain_reason: why the chain counts (added to the reasons when the bonus is used).
 
     Returns:
         ``malicious`` when the score is at least 70 and a strong (high/critical severity,
@@ -96,6 +102,8 @@ def decide(findings: tuple[Finding, ...], skipped: tuple[SkippedFile, ...] = (),
     binaries = binary_evidence(skipped, pure)
     if binaries:  # several launchers in one wheel are one fact, not independent evidence
         remaining *= 1.0 - max(w for _, w in binaries)
+    bonus = min(max(chain_bonus, 0.0), CHAIN_CAP) if findings else 0.0
+    remaining *= 1.0 - bonus
     score = round(100.0 * (1.0 - remaining), 1)
     strong = [f for f in findings if _strong(f)]
     if score >= MALICIOUS_AT and strong:
@@ -115,6 +123,8 @@ def decide(findings: tuple[Finding, ...], skipped: tuple[SkippedFile, ...] = (),
             f"{f.indicator} at {f.file}:{f.start_line} ({f.severity}, {f.phase.value} time, "
             f"confidence {f.confidence:.2f})"
         )
+    if bonus and chain_reason:
+        reasons.append(f"{chain_reason} (+{bonus:.2f} evidence)")
     reasons += [f"embedded binary not analysed: {r}" for r, _ in binaries[:3]]
     if not findings and not binaries:
         reasons.append("no indicator of malicious behaviour found by the static engine")

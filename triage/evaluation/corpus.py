@@ -118,6 +118,13 @@ def decode_text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
+def is_zip_bytes(data: bytes, filename: str) -> bool:
+    """True for zip containers: by magic number, since some corpus ``.tar.gz`` are zips."""
+    if data[:4] == b"PK\x03\x04":
+        return True
+    return filename.endswith((".whl", ".zip", ".egg")) and data[:2] != b"\x1f\x8b"
+
+
 def read_members(data: bytes, filename: str, wanted: Collection[str]) -> dict[str, str]:
     """Decoded text of the ``wanted`` members of an sdist/wheel/zip given as bytes.
 
@@ -131,7 +138,7 @@ def read_members(data: bytes, filename: str, wanted: Collection[str]) -> dict[st
     if not want:
         return out
     try:
-        if filename.endswith((".whl", ".zip", ".egg")):
+        if is_zip_bytes(data, filename):
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 for info in zf.infolist():
                     if info.filename in want and info.file_size <= MAX_MEMBER_BYTES:

@@ -1,20 +1,26 @@
 """Detectors of the execution-mechanism family: how a payload is run.
 
 The detectors live in small modules: :mod:`execution_eval` (exec/eval, encoded and decrypted
-payloads, dynamic imports), :mod:`execution_process` (shells, executables, scripts, pip,
-hidden and silent processes) and :mod:`execution_post` (environment-conditional triggers,
-judged after the other detectors ran). Shared helpers: :mod:`execution_common`,
-:mod:`execution_commands`.
+payloads, dynamic imports), :mod:`execution_shell` (shell commands), :mod:`execution_process`
+(executables, scripts, pip, hidden and silent processes) and :mod:`execution_post`
+(environment-conditional triggers, judged after the other detectors ran). Shared helpers:
+:mod:`execution_common`, :mod:`execution_commands`.
 """
 
 from __future__ import annotations
 
-from triage.indicators import execution_eval, execution_post, execution_process
+from triage.indicators import (
+    execution_eval,
+    execution_post,
+    execution_process,
+    execution_shell,
+)
 from triage.indicators.base import Detector
 
 #: Per-file detectors of this family, in the order they run.
 DETECTORS: tuple[Detector, ...] = (
     *execution_eval.DETECTORS,  # type: ignore[has-type]
+    *execution_shell.DETECTORS,  # type: ignore[has-type]
     *execution_process.DETECTORS,  # type: ignore[has-type]
 )
 #: Package-level detectors of this family.

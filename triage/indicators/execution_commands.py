@@ -82,6 +82,8 @@ class Command:
     """Decoded payloads of encoded commands (PowerShell -EncodedCommand, python -c b64)."""
     danger: tuple[str, ...] = ()
     """Download/execute/tamper keywords found (curl, certutil, Start-Process...)."""
+    inline: tuple[str, ...] = ()
+    """Inline code handed to an interpreter (``python -c CODE``, ``node -e CODE``)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class _Acc:
     scripts: list[str] = field(default_factory=list)
     encoded: list[str] = field(default_factory=list)
     inner: list[str] = field(default_factory=list)
+    inline: list[str] = field(default_factory=list)
     pip: str = ""
 
 
@@ -159,6 +162,7 @@ def _python(rest: list[str], acc: _Acc) -> None:
         return  # runs an installed module, not a script file
     elif "-c" in low:
         code = " ".join(rest[low.index("-c") + 1:])
+        acc.inline.append(code)
         if re.search(r"b64decode|decompress|fromhex|decode\(['\"](?:base64|hex)", code):
             acc.encoded.append(code)
     else:
@@ -198,6 +202,9 @@ def _one(toks: list[str], acc: _Acc, depth: int) -> None:
     elif re.match(r"^pip\d?(\.\d+)?(\.exe)?$", lprog) and "install" in [t.lower() for t in rest]:
         acc.pip = " ".join(rest)
     elif INTERPRETERS.match(lprog):
+        lrest = [t.lower() for t in rest]
+        if re.match(r"^(?:node|perl|ruby)", lprog) and "-e" in lrest[:2]:
+            acc.inline.append(" ".join(rest[lrest.index("-e") + 1:]))
         arg = next((t for t in rest if not t.startswith(("-", "/"))), "")
         if arg and (SCRIPT_EXT.search(arg) or "{" in arg):
             acc.scripts.append(arg)
@@ -224,9 +231,24 @@ def analyse_command(text: str, argv: list[str] | None = None) -> Command:
         executables=tuple(dict.fromkeys(acc.exes)), scripts=tuple(dict.fromkeys(acc.scripts)),
         pip=acc.pip, hidden=tuple(m.group(0).strip() for m in _HIDDEN.finditer(full)),
         silent=tuple(m.group(0).strip() for m in _SILENT.finditer(full)),
-        encoded=tuple(acc.encoded), danger=tuple(dict.fromkeys(
+        encoded=tuple(acc.encoded), inline=tuple(acc.inline), danger=tuple(dict.fromkeys(
             m.group(0).lower() for m in DANGER.finditer(full))),
     )
+
+
+def program_expr(launch: Launch) -> ast.AST | None:
+    """The expression that is the whole command (a string, or argv[0]), or None when it is a
+    constant or a template that mixes literal text with values (``f"netsh ... {name}"``):
+    then run-time data is only an argument, not the command."""
+    target = launch.target
+    if isinstance(target, (ast.List, ast.Tuple)):
+        target = target.elts[0] if target.elts else None
+    if target is None or isinstance(target, (ast.Constant, ast.JoinedStr, ast.BinOp)):
+        return None
+    if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute) and \
+            target.func.attr == "format":
+        return None
+    return target
 
 
 def _kw(call: ast.Call) -> dict[str, ast.expr]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from triage.indicators.base import CallSite, FileContext, detector
-from triage.indicators.execution_commands import launches
+from triage.indicators.execution_commands import Launch, launches, program_expr
 from triage.indicators.execution_common import (
     EXEC_FUNCS,
     Origin,
@@ -206,6 +206,7 @@ def encoded_command(ctx: FileContext) -> Iterator[Signal]:
     for launch in launches(ctx):
         cmd = launch.command
         if not cmd.encoded:
+            yield from _decoded_command(ctx, launch)
             continue
         st = launch.site.statement
         yield _sig(ctx, ind, st, f"{launch.site.name} runs an encoded command that decodes to "
@@ -221,6 +222,23 @@ def encoded_command(ctx: FileContext) -> Iterator[Signal]:
                 st = site.statement
                 yield _sig(ctx, ind, st, f"{site.name} turns {tr.decode or tr.network} output "
                            f"into code at {st.phase.value} time", 0.85, "encoded_command")
+
+
+def _decoded_command(ctx: FileContext, launch: Launch) -> Iterator[Signal]:
+    """A process launch whose command is decoded at run time: ``os.system(b64decode(x))``.
+    Running decoded text as a command is malicious in any phase."""
+    target = program_expr(launch)
+    if target is None:
+        return
+    st = launch.site.statement
+    org = origin(ctx, target, st)
+    tr = traits(ctx, org.nodes)
+    if not tr.decode:
+        return
+    src = f" from data fetched with {tr.network}" if tr.network else ""
+    yield _sig(ctx, "code_execution_encoded_command", st, f"{launch.site.name} runs a command "
+               f"decoded with {tr.decode}{src} at {st.phase.value} time",
+               0.9 if early(st) or tr.network else 0.8, "encoded_command")
 
 
 def _decoding_statements(ctx: FileContext, org: Origin) -> list[Statement]:

@@ -13,8 +13,21 @@ import re
 from collections.abc import Iterator
 
 from triage.indicators.base import FileContext, detector
-from triage.indicators.execution_commands import SHELLS, Launch, launches, tokens
-from triage.indicators.execution_common import defang, early, facts, top_level
+from triage.indicators.execution_commands import (
+    SHELLS,
+    Launch,
+    launches,
+    program_expr,
+    tokens,
+)
+from triage.indicators.execution_common import (
+    defang,
+    early,
+    facts,
+    origin,
+    top_level,
+    traits,
+)
 from triage.indicators.execution_text import text_of
 from triage.model import Signal
 
@@ -36,11 +49,13 @@ _HIDE_FLAGS = re.compile(r"CREATE_NO_WINDOW|DETACHED_PROCESS|SW_HIDE|CREATE_BREA
 _NO_WINDOW_BITS = (0x08000000, 0x00000008)
 
 
-def _phase(launch: Launch) -> str:
+def phase_name(launch: Launch) -> str:
+    """The phase of a launch's statement (``install``, ``import``...)."""
     return launch.site.statement.phase.value
 
 
-def _first_tool(launch: Launch) -> str:
+def first_tool(launch: Launch) -> str:
+    """The first program a launch starts, lower case, without its directory."""
     progs = launch.command.programs
     if not progs:
         return ""
@@ -60,11 +75,14 @@ def _refs_written(ctx: FileContext, items: tuple[str, ...]) -> str:
     return ""
 
 
-def _risky(ctx: FileContext, launch: Launch) -> str:
+def risky_content(ctx: FileContext, launch: Launch) -> str:
     """Why a launch's content is dangerous ('' when nothing stands out)."""
     cmd = launch.command
     if cmd.encoded:
         return "an encoded command"
+    source = command_source(ctx, launch)
+    if source:
+        return source
     if cmd.danger:
         return f"`{cmd.danger[0]}`"
     written = _refs_written(ctx, cmd.executables + cmd.scripts)
@@ -77,35 +95,25 @@ def _risky(ctx: FileContext, launch: Launch) -> str:
     return ""
 
 
-def _sig(ctx: FileContext, indicator: str, launch: Launch, evidence: str, conf: float,
-         name: str) -> Signal:
+def command_source(ctx: FileContext, launch: Launch) -> str:
+    """'a command decoded with X' / 'a command fetched with X' when the command (not just an
+    argument) is decoded or downloaded at run time ('' otherwise)."""
+    target = program_expr(launch)
+    if target is None:
+        return ""
+    tr = traits(ctx, origin(ctx, target, launch.site.statement).nodes)
+    if tr.network:
+        return f"a command fetched with {tr.network}"
+    if tr.decode or tr.decrypt:
+        return f"a command decoded with {tr.decode or tr.decrypt}"
+    return ""
+
+
+def launch_signal(ctx: FileContext, indicator: str, launch: Launch, evidence: str,
+                  conf: float, name: str) -> Signal:
+    """A signal on the statement of a launch."""
     return ctx.signal(indicator, launch.site.statement, evidence, confidence=round(conf, 2),
                       detector=name)
-
-
-@detector("shell_command", "code_execution_shell_command")
-def shell_command(ctx: FileContext) -> Iterator[Signal]:
-    """A command string handed to a system shell (os.system, shell=True, cmd /c, sh -c)."""
-    for launch in launches(ctx):
-        cmd = launch.command
-        if not cmd.shell:
-            continue
-        st = launch.site.statement
-        risky = _risky(ctx, launch)
-        if risky == "a pip install":  # judged by install_dynamic_package
-            risky = ""
-        if risky or cmd.executables or cmd.hidden:
-            conf = 0.85 if early(st) else 0.7
-        elif _first_tool(launch) in BENIGN_TOOLS or "setup.py" in cmd.scripts:
-            conf = 0.15
-        elif early(st):
-            conf = 0.5
-        else:
-            conf = 0.25
-        why = f" ({risky})" if risky else ""
-        yield _sig(ctx, "code_execution_shell_command", launch,
-                   f"runs `{defang(cmd.text, 100)}` through a shell via {launch.site.name} at "
-                   f"{_phase(launch)} time{why}", conf, "shell_command")
 
 
 @detector("executable_file", "code_execution_executable_file")
@@ -127,9 +135,9 @@ def executable_file(ctx: FileContext) -> Iterator[Signal]:
             conf, why = 0.15, ""
         else:
             conf, why = 0.5, ""
-        yield _sig(ctx, "code_execution_executable_file", launch,
+        yield launch_signal(ctx, "code_execution_executable_file", launch,
                    f"starts the executable `{defang(target, 80)}`{why} via {launch.site.name} "
-                   f"at {_phase(launch)} time", conf, "executable_file")
+                   f"at {phase_name(launch)} time", conf, "executable_file")
 
 
 _BUILD_SCRIPTS = re.compile(r"(?i)(^|[\\/])(setup|manage|configure|conftest|build|docs?)\.py$")
@@ -153,9 +161,9 @@ def script_file(ctx: FileContext) -> Iterator[Signal]:
         else:
             conf, why = 0.25, ""
         target = written or scripts[0]
-        yield _sig(ctx, "code_execution_script_file", launch,
+        yield launch_signal(ctx, "code_execution_script_file", launch,
                    f"runs the script `{defang(target, 80)}`{why} via {launch.site.name} at "
-                   f"{_phase(launch)} time", conf, "script_file")
+                   f"{phase_name(launch)} time", conf, "script_file")
     for site in ctx.calls():
         if site.name in ("runpy.run_path", "execfile") and site.node.args:
             st = site.statement
@@ -182,8 +190,8 @@ def install_dynamic_package(ctx: FileContext) -> Iterator[Signal]:
         conf = (0.85 if quiet else 0.75) if early(st) else (0.45 if quiet else 0.35)
         if _local_only(cmd.pip):
             conf = 0.4 if early(st) else 0.2
-        yield _sig(ctx, "code_execution_install_dynamic_package", launch,
-                   f"installs packages at {_phase(launch)} time: `{defang(cmd.pip, 100)}` via "
+        yield launch_signal(ctx, "code_execution_install_dynamic_package", launch,
+                   f"installs packages at {phase_name(launch)} time: `{defang(cmd.pip, 100)}` via "
                    f"{launch.site.name}", conf, "install_dynamic_package")
     for site in ctx.calls():
         st = site.statement
@@ -266,14 +274,14 @@ def subprocess_hidden(ctx: FileContext) -> Iterator[Signal]:
         if not how:
             continue
         st = launch.site.statement
-        risky = _risky(ctx, launch)
+        risky = risky_content(ctx, launch)
         if early(st):
             conf = 0.9 if risky else 0.8
         else:
             conf = 0.75 if risky else 0.25
-        yield _sig(ctx, "code_execution_subprocess_hidden", launch,
+        yield launch_signal(ctx, "code_execution_subprocess_hidden", launch,
                    f"starts `{defang(launch.command.text, 80)}` hidden ({how}) via "
-                   f"{launch.site.name} at {_phase(launch)} time", conf, "subprocess_hidden")
+                   f"{launch.site.name} at {phase_name(launch)} time", conf, "subprocess_hidden")
     for site in ctx.calls():
         st = site.statement
         if site.name in ("os.fork", "os.setsid", "os.daemon") and early(st):
@@ -310,15 +318,15 @@ def silent(ctx: FileContext) -> Iterator[Signal]:
         if not how:
             continue
         st = launch.site.statement
-        risky = _risky(ctx, launch) or (cmd.executables and "an executable")
+        risky = risky_content(ctx, launch) or (cmd.executables and "an executable")
         if early(st):
             conf = 0.8 if risky else 0.5
         else:
             conf = 0.55 if risky else 0.15
-        yield _sig(ctx, "code_execution_silent", launch,
+        yield launch_signal(ctx, "code_execution_silent", launch,
                    f"runs `{defang(cmd.text, 80)}` silently ({how}) via {launch.site.name} at "
-                   f"{_phase(launch)} time", conf, "silent")
+                   f"{phase_name(launch)} time", conf, "silent")
 
 
-DETECTORS = (shell_command, executable_file, script_file, install_dynamic_package,
+DETECTORS = (executable_file, script_file, install_dynamic_package,
              subprocess_hidden, silent)

@@ -20,7 +20,7 @@ from triage.indicators.hosts import (
     describe,
     find_endpoints,
 )
-from triage.indicators.network import sends_data
+from triage.indicators.network import host_header, sends_data
 from triage.indicators.network_calls import NetCall, facts, shell_endpoints
 from triage.indicators.network_flow import SENSITIVE_PATHS, clamp, context_bonus
 from triage.model import FileKind, Signal, Statement
@@ -69,12 +69,20 @@ def _file_read(ctx: FileContext, nc: NetCall) -> tuple[str, Statement | None] | 
     return None
 
 
+def _secret(taint: str) -> bool:
+    """True when the data sent is a secret (credential file, cloud metadata)."""
+    return "credentials" in taint or (taint.startswith("the file ") and _sensitive(taint))
+
+
 def _sensitive(path: str) -> bool:
     low = path.lower()
     return any(p in low for p in SENSITIVE_PATHS)
 
 
-def _from_call(ctx: FileContext, nc: NetCall) -> Iterator[tuple[str, Statement, str, float]]:
+def _from_call(ctx: FileContext, nc: NetCall, fixed: set[tuple[str, str]]
+               ) -> Iterator[tuple[str, Statement, str, float]]:
+    """Exfiltration hits of one network call; ``fixed`` collects the (statement, indicator)
+    keys that are malicious in any phase (their confidence is not lowered in functions)."""
     flow = facts(ctx).flow
     # a URL built from host data leaks it only when the host itself is fixed
     taint = next((t for role, e in nc.payload
@@ -83,8 +91,12 @@ def _from_call(ctx: FileContext, nc: NetCall) -> Iterator[tuple[str, Statement, 
     read = _file_read(ctx, nc)
     hooks = [e for e in nc.endpoints if HostKind.WEBHOOK in e.kinds]
     bad = [e for e in nc.endpoints if e.kinds & MALICIOUS_SINKS]
-    benign = bool(nc.endpoints) and all(HostKind.BENIGN in e.kinds for e in nc.endpoints)
+    fronted = host_header(ctx, nc)
+    benign = bool(nc.endpoints) and all(HostKind.BENIGN in e.kinds for e in nc.endpoints) \
+        and not fronted
     where = describe(nc.endpoints[0]) if nc.endpoints else "a computed destination"
+    if fronted:
+        where += f" with a Host header for {fronted} (domain fronting)"
     sts = (nc.statement, *nc.extra)
     if hooks:
         real = bool(_REAL_WEBHOOK.search(hooks[0].text))
@@ -99,6 +111,11 @@ def _from_call(ctx: FileContext, nc: NetCall) -> Iterator[tuple[str, Statement, 
                    f"{nc.api} sends {what} to {describe(bad[0])}", 0.6 if odd_only else 0.8)
     if taint:
         base = 0.25 if benign else 0.75
+        if _secret(taint) and not benign:
+            base = 0.85  # credentials sent out: malicious in any phase
+            fixed.update((st.id, "code_exfiltration_data") for st in sts)
+        elif fronted:
+            base += 0.1
         for st in sts:
             yield ("code_exfiltration_data", st, f"{nc.api} sends {taint} to {where}", base)
     if read:
@@ -170,13 +187,15 @@ def exfiltration(ctx: FileContext) -> Iterator[Signal]:
     decoded = ctx.source.kind is FileKind.DECODED
     best: dict[tuple[str, str], tuple[Statement, str, float]] = {}
     found: list[tuple[str, Statement, str, float]] = []
+    fixed: set[tuple[str, str]] = set()
     for nc in facts(ctx).calls:
         if nc.kind != "dns":
-            found += _from_call(ctx, nc)
+            found += _from_call(ctx, nc, fixed)
     found += _from_shells(ctx)
     found += _webhook_objects(ctx)
     for indicator, st, why, base in found:
-        conf = clamp(base + context_bonus(st, ctx.source.path, decoded))
+        bonus = context_bonus(st, ctx.source.path, decoded, (st.id, indicator) in fixed)
+        conf = clamp(base + bonus)
         key = (st.id, indicator)
         if key not in best or best[key][2] < conf:
             best[key] = (st, why, conf)

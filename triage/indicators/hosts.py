@@ -29,6 +29,7 @@ class HostKind(str, Enum):
     FILE_SHARING = "file-sharing host"
     SHORTENER = "URL shortener"
     ODD_TLD = "throwaway top-level domain"
+    LOOKALIKE = "look-alike of a vendor's domain"
     BENIGN = "well-known benign host"
 
 
@@ -36,13 +37,16 @@ class HostKind(str, Enum):
 SUSPICIOUS = frozenset({
     HostKind.RAW_IP, HostKind.WEBHOOK, HostKind.PASTE, HostKind.TUNNEL, HostKind.OAST,
     HostKind.DYNAMIC_DNS, HostKind.FILE_SHARING, HostKind.SHORTENER, HostKind.MINING_POOL,
-    HostKind.ODD_TLD,
+    HostKind.ODD_TLD, HostKind.LOOKALIKE,
 })
 #: Kinds where receiving data is exfiltration to a malicious domain.
 MALICIOUS_SINKS = frozenset({
     HostKind.RAW_IP, HostKind.PASTE, HostKind.TUNNEL, HostKind.OAST, HostKind.DYNAMIC_DNS,
-    HostKind.FILE_SHARING, HostKind.ODD_TLD,
+    HostKind.FILE_SHARING, HostKind.ODD_TLD, HostKind.LOOKALIKE,
 })
+#: Kinds whose mere presence in code is malicious in any phase: interaction (OAST) servers
+#: exist to record that a payload ran, and a vendor look-alike on a throwaway TLD is bait.
+ALWAYS_MALICIOUS = frozenset({HostKind.OAST, HostKind.LOOKALIKE})
 
 # Suffix lists: a host matches when it equals an entry or ends with "." + entry.
 _SUFFIXES: dict[HostKind, frozenset[str]] = {
@@ -69,7 +73,9 @@ _SUFFIXES: dict[HostKind, frozenset[str]] = {
         "canarytokens.org", "dnslog.cn", "dnslog.link", "ceye.io", "requestcatcher.com",
         "hookbin.com", "requestinspector.com", "postb.in", "ptsv2.com", "ptsv3.com",
         "eyes.sh", "bxss.me", "xss.ht", "mockbin.org", "putsreq.com", "webhook.cool",
-        "run.webtask.io", "requestrepo.com", "interactsh.pro", "dnslog.pw",
+        "run.webtask.io", "requestrepo.com", "interactsh.pro", "dnslog.pw", "oast.cz",
+        "oastify.net", "burpcollaborator.com", "canarytokens.net", "requestbin.io",
+        "ceye.me", "dnslog.io", "webhook.app", "pipedream.com",
     }),
     HostKind.DYNAMIC_DNS: frozenset({
         "duckdns.org", "no-ip.com", "no-ip.org", "no-ip.biz", "no-ip.info", "noip.com",
@@ -138,6 +144,16 @@ _ODD_TLDS = frozenset({
     "monster", "sbs", "cfd", "click", "link", "loan", "work", "zip", "mov", "lol", "su", "onion",
     "bar", "quest", "rip", "live", "fun", "space", "site", "online", "uno", "bond", "best",
     "shop", "store", "win", "bid", "kim", "party", "review", "stream", "download", "racing",
+})
+#: Vendor names that look-alike domains borrow (matched as a whole hyphen/dot-separated token
+#: of a host on a throwaway TLD, e.g. ``tg.aliyun-sdk-requests.xyz``).
+_BRANDS = frozenset({
+    "aliyun", "alibaba", "alicdn", "google", "googleapis", "microsoft", "windows", "azure",
+    "amazon", "aws", "amazonaws", "github", "githubusercontent", "gitlab", "pypi", "python",
+    "pythonhosted", "telegram", "discord", "discordapp", "apple", "icloud", "paypal",
+    "binance", "metamask", "cloudflare", "npm", "npmjs", "docker", "huggingface", "openai",
+    "nvidia", "tencent", "baidu", "facebook", "instagram", "steam", "steampowered", "roblox",
+    "requests", "pip", "setuptools", "urllib3", "conda", "anaconda", "pytorch", "tensorflow",
 })
 #: Common TLDs accepted when a whole string is a bare host name (``evil.example.com``).
 _KNOWN_TLDS = _ODD_TLDS | frozenset({
@@ -230,6 +246,8 @@ def classify(host: str, path: str = "") -> frozenset[HostKind]:
         kinds.add(HostKind.PASTE)
     if host.rsplit(".", 1)[-1] in _ODD_TLDS and HostKind.BENIGN not in kinds:
         kinds.add(HostKind.ODD_TLD)
+        if _BRANDS & set(re.split(r"[.-]", host.rsplit(".", 1)[0])):
+            kinds.add(HostKind.LOOKALIKE)
     if kinds - {HostKind.BENIGN}:
         kinds.discard(HostKind.BENIGN)
     return frozenset(kinds)

@@ -33,6 +33,16 @@ BUILD_TOOLS = frozenset({
 #: Small packages droppers pull in at install time to decrypt or fetch their payload.
 DROPPER_HELPERS = frozenset({"fernet", "cryptography", "pycryptodome", "pycryptodomex",
                              "requests", "pyarmor", "discord-webhook", "browser-cookie3"})
+#: Libraries of an info-stealer kit, by role; several roles together are a stealer's shape.
+STEALER_KIT: dict[str, frozenset[str]] = {
+    "webhook": frozenset({"discord", "discord-py", "dhooks", "discord-webhook", "discordwebhook",
+                          "pydiscord", "python-telegram-bot", "telebot", "pytelegrambotapi"}),
+    "secrets": frozenset({"pycryptodome", "pycryptodomex", "browser-cookie3", "pywin32",
+                          "pypiwin32", "win32crypt", "pyaes", "browser-history", "robloxpy"}),
+    "capture": frozenset({"mss", "pillow", "pyautogui", "pynput", "pyscreenshot", "opencv-python",
+                          "pyperclip", "sounddevice"}),
+    "host": frozenset({"psutil", "gputil", "wmi", "getmac", "py-cpuinfo", "uuid"}),
+}
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ()))
 MIN_CODE = 10
 """Packages with fewer statements of their own than this are 'essentially no code'."""
@@ -96,10 +106,23 @@ def dependency(pkg: PackageContext) -> Iterator[Signal]:
                 base = 0.55 if name in DROPPER_HELPERS else 0.4
                 reasons.append((f"setup_requires pulls in {name}, which setup.py imports in "
                                 "code that runs at install time", base))
+        kit = _stealer_kit([_requirement_name(spec) for spec in specs[:50]])
+        if kit and sf.field.key == "requires":
+            reasons.append((f"install_requires combines the libraries of an info-stealer kit "
+                            f"({', '.join(kit)})", 0.4))
         if reasons:
             why, conf = max(reasons, key=lambda r: r[1])
             yield from emit("metadata_dependency_suspicious", sf, f"{why}", conf + _bonus(pkg),
                             "metadata_dependency")
+
+
+def _stealer_kit(names: list[str]) -> list[str]:
+    """The stealer-kit libraries among ``names`` when a webhook library comes with at least
+    two other kit roles (credential decryption, screen capture, host facts); else []."""
+    roles = {role: sorted(set(names) & libs) for role, libs in STEALER_KIT.items()}
+    if not roles["webhook"] or sum(1 for r in ("secrets", "capture", "host") if roles[r]) < 2:
+        return []
+    return [n for libs in roles.values() for n in libs]
 
 
 def _described(pkg: PackageContext) -> bool:

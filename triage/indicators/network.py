@@ -13,20 +13,23 @@ from collections.abc import Iterator
 from triage.indicators import network_download, network_shell
 from triage.indicators.base import Detector, FileContext, detector
 from triage.indicators.hosts import (
+    ALWAYS_MALICIOUS,
     MINING_POOL_HOSTS,
     Endpoint,
     HostKind,
+    defang,
     describe,
     find_endpoints,
 )
 from triage.indicators.network_calls import NetCall, facts, shell_endpoints
-from triage.indicators.network_flow import clamp, context_bonus
+from triage.indicators.network_flow import clamp, context_bonus, is_test_path
 from triage.model import FileKind, Phase, Signal, Statement
 
 #: Base confidence per kind of destination, for a plain connection.
 _ACCESS = {
     HostKind.RAW_IP: 0.75, HostKind.TUNNEL: 0.8, HostKind.OAST: 0.8, HostKind.DYNAMIC_DNS: 0.7,
     HostKind.PASTE: 0.7, HostKind.SHORTENER: 0.55, HostKind.ODD_TLD: 0.5,
+    HostKind.LOOKALIKE: 0.8,
 }
 _MINERS = re.compile(
     r"(?i)\b(xmrig|cpuminer|minerd|ethminer|nbminer|t-rex|lolminer|phoenixminer|nanominer|"
@@ -79,22 +82,84 @@ def sends_data(ctx: FileContext, nc: NetCall) -> bool:
     return False
 
 
+def host_header(ctx: FileContext, nc: NetCall) -> str | None:
+    """The ``Host:`` header value when it names another host than the URL (domain fronting)."""
+    for role, expr in nc.payload:
+        if role != "headers" or not isinstance(expr, ast.Dict):
+            continue
+        for key, value in zip(expr.keys, expr.values, strict=True):
+            if key is None or str(ctx.resolver.fold(key) or "").lower() != "host":
+                continue
+            host = ctx.resolver.fold(value)
+            if isinstance(host, str) and host.strip():
+                host = host.strip().split(":", 1)[0].lower()
+                if not any(host == e.host or host.endswith("." + e.host) for e in nc.endpoints):
+                    return host
+    return None
+
+
+#: Code-hosting hosts that are not beacons on their own (besides the BENIGN allowlist).
+_CODE_HOSTS = ("githubusercontent.com", "github.io", "gitlab.io", "bitbucket.io")
+
+
+def _fixed_bonus(st: Statement, path: str, decoded: bool) -> float:
+    """Context bonus for destinations malicious in any phase (only test files lower it)."""
+    return context_bonus(st, path, decoded, any_phase=True)
+
+
+def _beacon(ctx: FileContext, nc: NetCall) -> Endpoint | None:
+    """An unknown, fixed host contacted from module level at install/start-up/import time."""
+    st = nc.statement
+    if nc.kind not in ("http", "socket") or st.phase is Phase.CALL or not nc.endpoints:
+        return None
+    # module level, or a method of an install command class (``PostInstall.run``); helper
+    # functions of setup.py that a release sub-command reaches are not install-time code
+    if st.scope != "<module>" and not (st.phase is Phase.INSTALL and "." in st.scope):
+        return None
+    if is_test_path(ctx.source.path):
+        return None
+    ep = nc.endpoints[0]
+    if ep.kinds & {HostKind.BENIGN, HostKind.PRIVATE_IP} or ep.host in ("localhost", ""):
+        return None
+    if any(ep.host == h or ep.host.endswith("." + h) for h in _CODE_HOSTS):
+        return None  # data files fetched from code hosting: judged by what is done with them
+    if "{}" in ep.host or "." not in ep.host.strip("."):
+        return None
+    return ep
+
+
 @detector("network_suspicious_server", "code_accessing_server_with_suspicious_domain")
 def suspicious_server(ctx: FileContext) -> Iterator[Signal]:
-    """Requests and connections to raw IPs, tunnels, OAST, dynamic DNS, paste sites."""
+    """Requests and connections to raw IPs, tunnels, OAST, dynamic DNS, paste sites; any
+    unknown host contacted at install/import time; interaction hosts named anywhere."""
     seen: set[str] = set()
+    path, decoded = ctx.source.path, _decoded(ctx)
+    flow = facts(ctx).flow
     for nc in facts(ctx).calls:
         if nc.kind == "dns" or nc.statement.id in seen:
             continue
+        always = any(e.kinds & ALWAYS_MALICIOUS for e in nc.endpoints)
+        fronted = host_header(ctx, nc)
         found = _access_score(nc)
+        if found is None and fronted:
+            found = (f"{describe(nc.endpoints[0])} with a Host header for "
+                     f"{defang(fronted)} (domain fronting),", 0.6) if nc.endpoints else None
+        beacon = _beacon(ctx, nc) if found is None else None
+        if found is None and beacon is not None:
+            # host data in the request is exfiltration, reported by that family instead
+            if any(flow.source_of(e, nc.statement) for r, e in nc.payload if r != "headers"):
+                continue
+            found = (f"{describe(beacon)}, a host with no known role,", 0.6)
         if found is None:
             continue
         # sending data there is exfiltration, reported by the exfiltration family instead
-        if sends_data(ctx, nc):
+        if sends_data(ctx, nc) and not (always or beacon or fronted):
             continue
         what, score = found
         seen.add(nc.statement.id)
-        conf = clamp(score + context_bonus(nc.statement, ctx.source.path, _decoded(ctx)))
+        bonus = _fixed_bonus(nc.statement, path, decoded) if always else \
+            context_bonus(nc.statement, path, decoded)
+        conf = clamp(score + (min(bonus, 0.0) if beacon else bonus))
         yield ctx.signal("code_accessing_server_with_suspicious_domain", nc.statement,
                          f"{nc.api} contacts {what} {_when(nc.statement)}",
                          confidence=conf, detector="network_suspicious_server")
@@ -106,10 +171,35 @@ def suspicious_server(ctx: FileContext) -> Iterator[Signal]:
             continue
         ep, score = _worst(eps, _ACCESS)
         seen.add(sh.statement.id)
-        conf = clamp(score + context_bonus(sh.statement, ctx.source.path, _decoded(ctx)))
+        bonus = _fixed_bonus(sh.statement, path, decoded) if ep.kinds & ALWAYS_MALICIOUS \
+            else context_bonus(sh.statement, path, decoded)
         yield ctx.signal("code_accessing_server_with_suspicious_domain", sh.statement,
                          f"shell command contacts {describe(ep)} {_when(sh.statement)}",
-                         confidence=conf, detector="network_suspicious_server")
+                         confidence=clamp(score + bonus), detector="network_suspicious_server")
+    yield from _interaction_hosts(ctx, seen)
+
+
+def _interaction_hosts(ctx: FileContext, seen: set[str]) -> Iterator[Signal]:
+    """Out-of-band interaction (OAST) hosts written anywhere in code, docstrings excepted."""
+    reported = {e.host for nc in facts(ctx).calls if nc.statement.id in seen
+                for e in nc.endpoints}
+    for st, _node, value in ctx.strings():
+        if st.id in seen or "." not in value or _is_docstring(ctx.index.node_of(st.id)):
+            continue
+        ep = next((e for e in find_endpoints(value, bare=True)
+                   if HostKind.OAST in e.kinds and e.host not in reported), None)
+        if ep is None:
+            continue
+        seen.add(st.id)
+        reported.add(ep.host)
+        conf = clamp(0.75 + _fixed_bonus(st, ctx.source.path, _decoded(ctx)))
+        yield ctx.signal("code_accessing_server_with_suspicious_domain", st,
+                         f"names the {describe(ep)}, which only records that code ran "
+                         f"{_when(st)}", confidence=conf, detector="network_suspicious_server")
+
+
+def _is_docstring(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
 
 
 def _when(st: Statement) -> str:

@@ -25,6 +25,9 @@ _URLOPEN = {
     "six.moves.urllib.request.urlopen": "open", "urllib.request.urlretrieve": "retrieve",
     "urllib.urlretrieve": "retrieve", "six.moves.urllib.request.urlretrieve": "retrieve",
     "wget.download": "retrieve", "aiohttp.request": "request", "pycurl.Curl": "open",
+    # the user's browser fetches the URL: a ping-back that needs no HTTP library
+    "webbrowser.open": "browse", "webbrowser.open_new": "browse",
+    "webbrowser.open_new_tab": "browse",
 }
 _REQUEST_CTORS = frozenset({"urllib.request.Request", "urllib2.Request",
                             "six.moves.urllib.request.Request", "requests.Request"})

@@ -26,6 +26,13 @@ SCRIPT_EXT = frozenset({".py", ".pyw", ".ps1", ".psm1", ".bat", ".cmd", ".vbs", 
                         ".jse", ".sh", ".bash", ".hta", ".wsf", ".pl", ".rb"})
 EXEC_APIS = frozenset({"exec", "eval", "compile", "execfile", "marshal.loads", "pickle.loads",
                        "runpy.run_path", "runpy.run_module", "imp.load_source"})
+#: Process launchers that run their (command) argument: downloaded text run as a command.
+RUN_APIS = frozenset({"os.system", "os.popen", "subprocess.Popen", "subprocess.run",
+                      "subprocess.call", "subprocess.check_call", "subprocess.check_output",
+                      "subprocess.getoutput", "subprocess.getstatusoutput", "commands.getoutput",
+                      "asyncio.create_subprocess_shell", "pty.spawn"})
+#: Saved-file extensions that make a download an executable wherever the code runs.
+WINDOWS_EXEC = frozenset({".exe", ".scr", ".pif", ".com", ".msi", ".dll", ".cpl"})
 _DOWNLOAD_TOOL = re.compile(
     r"(?i)\b(curl|wget|invoke-webrequest|iwr|invoke-restmethod|irm|certutil|bitsadmin|"
     r"start-bitstransfer|downloadfile|downloadstring|downloaddata|tftp)\b"
@@ -67,6 +74,19 @@ def _names(expr: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
 
 
+def _dotted_tail(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def _program(call: ast.Call) -> ast.expr:
+    """The command of a launch: the string, or the first item of an argv list."""
+    first = call.args[0]
+    if isinstance(first, (ast.List, ast.Tuple)) and first.elts:
+        return first.elts[0]
+    return first
+
+
 class _Usage:
     """What the code does with one HTTP response, within the call's scope."""
 
@@ -81,6 +101,7 @@ class _Usage:
                 if _contains(a.value, nc.node) or _names(a.value) & derived:
                     derived.add(name)
         self.executed_in_memory: Statement | None = None
+        self.as_command = False
         self.saved: str | None = nc.saves_to
         saved_at = line if nc.saves_to else None
         for cs in ctx.calls():
@@ -88,12 +109,26 @@ class _Usage:
             if st.scope != scope or st.start_line < line:
                 continue
             args = [*cs.node.args, *(k.value for k in cs.node.keywords)]
-            uses = _contains(cs.node, nc.node) or bool(
+            if cs.name in ("pickle.loads", "marshal.loads") and cs.node.args and isinstance(
+                    cs.node.args[0], ast.Call) and _dotted_tail(cs.node.args[0]) == "dumps":
+                continue  # a pickle round-trip of a local object, not remote code
+            if cs.name in RUN_APIS:  # only when the response is the command, not an argument
+                prog = _program(cs.node) if cs.node.args else None
+                if prog is None or isinstance(prog, (ast.JoinedStr, ast.BinOp, ast.Constant)):
+                    continue
+                if isinstance(prog, ast.Name):
+                    hit = flow.reaching(prog.id, st)  # the value it holds here, not any value
+                    if hit is None or not (_contains(hit.value, nc.node)
+                                           or _names(hit.value) & derived):
+                        continue
+                args = [prog]
+            uses = bool(args) and any(_contains(a, nc.node) for a in args) or bool(
                 {n for a in args for n in _names(a)} & derived)
             if not uses:
                 continue
-            if cs.name in EXEC_APIS:
+            if cs.name in EXEC_APIS or cs.name in RUN_APIS:
                 self.executed_in_memory = st
+                self.as_command = cs.name in RUN_APIS
             elif isinstance(cs.node.func, ast.Attribute) and cs.node.func.attr in (
                     "write", "write_bytes", "write_text"):
                 self.saved = self._path(ctx, cs.node.func.value, st) or self.saved or "a file"
@@ -136,10 +171,11 @@ _IDS = {"binary": "code_download_executable_or_binary_file",
 
 
 def _signal(ctx: FileContext, st: Statement, what: str, evidence: str, base: float,
-            run: bool, suspicious_host: bool) -> Signal:
+            run: bool, suspicious_host: bool, any_phase: bool = False) -> Signal:
+    """``any_phase``: malicious wherever it runs, so a function body does not lower it."""
     decoded = ctx.source.kind is FileKind.DECODED
     conf = base + (0.2 if run else 0.0) + (0.1 if suspicious_host else 0.0)
-    conf += context_bonus(st, ctx.source.path, decoded)
+    conf += context_bonus(st, ctx.source.path, decoded, any_phase)
     when = {Phase.INSTALL: " at install time", Phase.STARTUP: " at start-up",
             Phase.IMPORT: " at import time"}.get(st.phase, "")
     return ctx.signal(_IDS[what], st, defang(evidence + when), confidence=clamp(conf),
@@ -161,16 +197,20 @@ def _from_calls(ctx: FileContext) -> Iterator[Signal]:
         if kind is not None:
             saved = f" and saves it as {use.saved}" if use.saved and use.saved != "a file" else ""
             ran = " then runs it" if run else ""
+            # the response itself written under a Windows executable name is a dropper
+            exe = ext_of(use.saved) in WINDOWS_EXEC
             yield _signal(ctx, nc.statement, kind, f"{nc.api} downloads a {kind} from "
-                          f"{where}{saved}{ran}", 0.55, run, bad_host)
+                          f"{where}{saved}{ran}", 0.8 if exe else 0.55, run, bad_host,
+                          any_phase=exe)
         if use.executed_in_memory is not None:
+            how = "run as a command" if use.as_command else "executed"
             yield _signal(ctx, nc.statement, "payload", f"{nc.api} fetches code from {where} "
-                          f"that is executed on line {use.executed_in_memory.start_line}",
-                          0.75, False, bad_host)
+                          f"that is {how} on line {use.executed_in_memory.start_line}",
+                          0.75, False, bad_host, any_phase=True)
         elif use.run_after is not None and kind is None:
             yield _signal(ctx, nc.statement, "payload", f"{nc.api} fetches {where}, saves it "
                           f"and runs it on line {use.run_after.start_line}", 0.55, True,
-                          bad_host)
+                          bad_host, any_phase=True)
 
 
 def _from_shell(ctx: FileContext, sh: ShellCall) -> Iterator[Signal]:

@@ -41,7 +41,12 @@ RECON_COMMANDS = ("whoami", "hostname", "ipconfig", "ifconfig", "systeminfo", "u
 SENSITIVE_PATHS = (".ssh", "id_rsa", "id_ed25519", ".aws", "credentials", "login data",
                    "local state", "cookies", "tdata", ".bash_history", "/etc/passwd",
                    "/etc/shadow", "wallet", "leveldb", ".git-credentials", ".npmrc", ".pypirc",
-                   ".netrc", ".kube", ".docker/config", "keychain", "exodus", "electrum")
+                   ".netrc", ".kube", ".docker/config", "keychain", "exodus", "electrum",
+                   "/var/run/secrets/", "serviceaccount/token", "/proc/self/environ",
+                   "/run/secrets/", ".config/gcloud", ".azure/")
+#: Cloud instance-metadata endpoints: fetching them yields the machine's cloud credentials.
+METADATA_HOSTS = ("169.254.169.254", "metadata.google.internal", "100.100.100.200",
+                  "fd00:ec2::254", "169.254.170.2")
 _PATH_WRAPPERS = frozenset({"os.path.expanduser", "os.path.expandvars", "os.path.abspath",
                             "os.path.normpath", "os.path.realpath", "pathlib.Path", "Path"})
 DECODERS = frozenset({
@@ -240,6 +245,10 @@ class Flow:
                     path = (self.text(sub.args[0], st) or "").lower()
                     if any(p in path for p in SENSITIVE_PATHS):
                         return f"the file {path[:60]}"
+                if name.rsplit(".", 1)[-1] in ("get", "urlopen", "request") and any(
+                        h in (self.text(a, st) or "") for a in sub.args[:2]
+                        for h in METADATA_HOSTS):
+                    return "cloud instance metadata (credentials)"
             elif isinstance(sub, (ast.Attribute, ast.Name)):
                 q = self.ctx.resolver.qualname(sub) or ""
                 if q in SOURCES and (q == "os.environ" or isinstance(sub, ast.Attribute)):
@@ -289,9 +298,16 @@ def is_test_path(path: str) -> bool:
         base.startswith("test_") or base.endswith("_test.py") or base == "conftest.py"
 
 
-def context_bonus(st: Statement, path: str, decoded: bool = False) -> float:
-    """Confidence adjustment for when and where a statement runs."""
-    bonus = {Phase.INSTALL: 0.1, Phase.STARTUP: 0.1, Phase.IMPORT: 0.05}.get(st.phase, -0.15)
+def context_bonus(st: Statement, path: str, decoded: bool = False,
+                  any_phase: bool = False) -> float:
+    """Confidence adjustment for when and where a statement runs.
+
+    ``any_phase``: the behaviour is malicious wherever it runs (executing downloaded code,
+    contacting an interaction server), so a function body does not lower it; test and example
+    files still do.
+    """
+    bonus = {Phase.INSTALL: 0.1, Phase.STARTUP: 0.1, Phase.IMPORT: 0.05}.get(
+        st.phase, 0.0 if any_phase else -0.15)
     if is_test_path(path):
         bonus -= 0.2
     if decoded:

@@ -8,10 +8,17 @@ import ast
 import re
 from collections.abc import Iterator
 
-from triage.indicators.base import FileContext, detector
-from triage.indicators.system_common import any_match, defang, facts, is_exec, scaled
+from triage.indicators.base import CallSite, FileContext, detector
+from triage.indicators.system_common import (
+    any_match,
+    defang,
+    facts,
+    is_exec,
+    is_network,
+    scaled,
+)
 from triage.indicators.system_common import sends as scope_sends
-from triage.model import Phase, Signal
+from triage.model import Phase, Signal, Statement
 from triage.statements import own_nodes
 
 _STRONG_ID = {
@@ -38,7 +45,22 @@ _RECON_CMD = re.compile(
     r"\bGet-(ComputerInfo|WmiObject|CimInstance)\b|/etc/(passwd|shadow|hostname|machine-id)"
     r"|\bquery\s+user\b|\bcat\s+/proc/version\b"
 )
+_METADATA = re.compile(r"(?i)\b169\.254\.169\.254\b|\bmetadata\.google\.internal\b|"
+                       r"\b100\.100\.100\.200\b|\b169\.254\.170\.2\b|\bfd00:ec2::254\b")
+_CRED_URL = re.compile(r"(?i)security-credentials|/token\b|/identity\b|/credentials\b")
 _RECON_FILE = re.compile(r"^/etc/(passwd|shadow|hostname|machine-id|issue)$|^/proc/version$")
+def _metadata_url(ctx: FileContext, call: CallSite, st: Statement) -> bool:
+    """True when a network call fetches a cloud instance-metadata URL (not a credential one,
+    which the credential detector reports)."""
+    ff = facts(ctx)
+    texts = list(ff.strings(st))
+    first = call.node.args[0] if call.node.args else None
+    if isinstance(first, ast.Name):
+        local = ff.assigned.get((st.scope, first.id))
+        texts += local if local is not None else ff.assigned.get(("<module>", first.id), [])
+    return any(_METADATA.search(t) and not _CRED_URL.search(t) for t in texts)
+
+
 def _environ_dump(node: ast.AST, parents: dict[int, ast.AST], ctx: FileContext) -> str | None:
     """How ``os.environ`` is used as a whole (dumped/copied), or None for single lookups."""
     if not (isinstance(node, ast.Attribute) and node.attr == "environ") and not (
@@ -79,6 +101,8 @@ def system_reconnaissance(ctx: FileContext) -> Iterator[Signal]:
                 m = any_match(_RECON_CMD, ff.strings_deep(st))
                 if m:
                     what, base = f"`{m.group(0).strip()}` output", 0.8
+            elif is_network(call.name) and base < 0.6 and _metadata_url(ctx, call, st):
+                what, base = "cloud instance metadata", 0.6
             elif call.name in ("open", "io.open", "pathlib.Path") and call.node.args:
                 target = ctx.resolver.fold(call.node.args[0])
                 if isinstance(target, str) and _RECON_FILE.match(target):

@@ -7,8 +7,15 @@ import re
 from collections.abc import Iterator
 
 from triage.indicators.base import FileContext, detector
-from triage.indicators.system_common import FileFacts, defang, facts, scaled
-from triage.model import Signal, Statement
+from triage.indicators.system_common import (
+    FileFacts,
+    defang,
+    facts,
+    is_network,
+    scaled,
+    sends,
+)
+from triage.model import Phase, Signal, Statement
 
 _CRED_KINDS: tuple[tuple[str, float, re.Pattern[str]], ...] = (
     ("browser password/cookie store", 0.85, re.compile(
@@ -24,12 +31,20 @@ _CRED_KINDS: tuple[tuple[str, float, re.Pattern[str]], ...] = (
         r"(?i)Telegram Desktop[\\/]+tdata|FileZilla[\\/]+(recentservers|sitemanager)\.xml|"
         r"Steam[\\/]+config[\\/]+loginusers|launcher_accounts\.json|\.ROBLOSECURITY|"
         r"_\|WARNING:-DO-NOT-SHARE-THIS|^CryptUnprotectData$")),
+    ("cloud/Kubernetes workload credential", 0.5, re.compile(
+        r"(?i)/var/run/secrets/kubernetes\.io|/run/secrets/kubernetes\.io|"
+        r"serviceaccount/token\b|/proc/self/environ\b|/proc/\d+/environ\b|"
+        r"169\.254\.169\.254/[\w/.-]*(?:security-credentials|identity|token)|"
+        r"metadata\.google\.internal/computeMetadata/[\w/.-]*(?:token|identity)|"
+        r"100\.100\.100\.200/[\w/.-]*ram/security-credentials|"
+        r"169\.254\.170\.2/v2/credentials")),
     ("cloud/developer credential file", 0.5, re.compile(
         r"(?i)\.aws[\\/]+credentials|\.azure[\\/]+(accessTokens|msal_token)|"
         r"gcloud[\\/]+(credentials|application_default_credentials)|\.kube[\\/]+config|"
         r"\.docker[\\/]+config\.json|\.pypirc\b|\.npmrc\b|\.git-credentials\b")),
     ("SSH private key", 0.35, re.compile(r"\.ssh[\\/]+id_(rsa|dsa|ecdsa|ed25519)\b")),
 )
+_WORKLOAD = "cloud/Kubernetes workload credential"
 _WALLET_IDS = frozenset("""
 nkbihfbeogaeaoehlefnkodbefgpgknn ejbalbakoplchlghecdalmeeeajnimhm fhbohimaelbohpjbbldcngcnapndodjp
 hnfanknocfeofbddgcijnmhnfnkdnaad ibnejdfjmmkpcnlpebklmnkoeoihofec bfnaelmomeimhlpmgjnjophhpkkoljpa
@@ -86,6 +101,14 @@ def credential_stores(ctx: FileContext) -> Iterator[Signal]:
         conf = base
         if len(kinds) > 1 or (strong and base < 0.8):
             conf = max(base, 0.8)
+        if kind == _WORKLOAD:
+            # cloud SDKs name these paths and endpoints (workload identity); reading one at
+            # install/import time in a file that sends data out is what a stealer does
+            reads = _readers(ff, st) or any(is_network(c.name) for c in ff.calls(st))
+            if reads and st.phase is not Phase.CALL and sends(ff, st):
+                conf = max(conf, 0.85)
+            elif not reads and len(kinds) == 1:
+                conf = 0.35
         yield ctx.signal("code_read_credentials", st,
                          f"locates a {kind} (`{defang(what, 60)}`)",
                          confidence=scaled(conf, st, ctx.source.path),

@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from triage.indicators.base import FileContext, detector
-from triage.indicators.system_common import defang, facts, scaled
+from triage.indicators.system_common import TEST_PATH, defang, facts, scaled
 from triage.model import Signal, Statement
 from triage.statements import own_nodes
 
+#: Windows executables: downloaded or decoded bytes written under such a name are a dropper
+#: wherever the code runs, so the phase does not lower the confidence.
+WINDOWS_EXEC = re.compile(r"(?i)\.(exe|scr|pif|com|msi|dll|cpl)$")
 EXEC_EXT = re.compile(r"(?i)\.(exe|bat|cmd|ps1|vbs|vbe|js|jse|scr|dll|pyw|hta|lnk|jar|sh|msi|"
                       r"com|pif|elf|bin|so|dylib|apk)$")
 _DOWNLOAD = ("requests.", "urllib.request.urlopen", "urllib2.urlopen", "urllib.urlopen",
@@ -41,19 +44,22 @@ class WriteFacts:
 
 
 def _source_kind(ctx: FileContext, expr: ast.AST, scope: str, wf: WriteFacts) -> str | None:
-    """'downloaded'/'decoded' when ``expr`` carries fetched or decoded content."""
+    """'downloaded'/'decoded' when ``expr`` carries fetched or decoded content (downloaded
+    wins: ``unhexlify(resp.text)`` is downloaded content)."""
+    found: str | None = None
     for sub in ast.walk(expr):
         if isinstance(sub, ast.Call):
             name = ctx.resolver.qualname(sub.func) or ""
             if name.startswith(_DOWNLOAD) or name.endswith((".urlopen", "urlretrieve")):
                 return "downloaded"
             if name.endswith(_DECODE):
-                return "decoded"
+                found = "decoded"
         elif isinstance(sub, ast.Name):
             kind = wf.tainted.get((scope, sub.id)) or wf.tainted.get(("<module>", sub.id))
-            if kind:
+            if kind == "downloaded":
                 return kind
-    return None
+            found = found or kind
+    return found
 
 
 def _open_target(ctx: FileContext, call: ast.Call) -> tuple[str, ast.AST | None] | None:
@@ -188,9 +194,12 @@ def payload_write(ctx: FileContext) -> Iterator[Signal]:
             base = min(base + 0.1, 0.95)
             what += f" to an executable/script file `{defang(exe, 60)}`"
         seen.add(w.statement.id)
+        conf = scaled(base, w.statement, ctx.source.path)
+        if w.content and exe and WINDOWS_EXEC.search(exe.strip()) and \
+                not TEST_PATH.search(ctx.source.path):
+            conf = max(conf, 0.85 if w.content == "downloaded" else 0.75)
         yield ctx.signal("code_write_to_disk", w.statement, f"writes {what} with {w.how}",
-                         confidence=scaled(base, w.statement, ctx.source.path),
-                         detector="payload_write")
+                         confidence=conf, detector="payload_write")
 
 
 _COPIERS = ("shutil.copy", "shutil.copy2", "shutil.copyfile", "shutil.move", "os.rename",

@@ -48,6 +48,14 @@ def chain_lines(report: Report) -> tuple[str, ...]:
     return tuple(out)
 
 
+def workflow_lines(report: Report) -> tuple[str, ...]:
+    """One line per known workflow the chain matches (``Matches known workflow W01 ...``)."""
+    return tuple(
+        f"Matches known workflow {w.name} (support {w.support:.2f}): {' → '.join(w.pattern)}"
+        for w in report.workflows
+    )
+
+
 def summary_line(report: Report) -> str:
     """One sentence summing up findings, chain and skipped members (undefanged)."""
     files = len(report.files_analysed)

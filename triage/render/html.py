@@ -17,6 +17,7 @@ from triage.render._common import (
     location,
     rejected_lines,
     summary_line,
+    workflow_lines,
 )
 from triage.render.defang import defang
 
@@ -111,6 +112,7 @@ def render(report: Report) -> str:
     if report.chain:
         steps = "".join(f"<li>{_e(line)}</li>" for line in chain_lines(report))
         parts += ["<h2>Attack chain</h2>", f'<ol class="chain">{steps}</ol>']
+        parts += [f'<p class="workflow">{_e(line)}</p>' for line in workflow_lines(report)]
     parts.append(f"<h2>Findings ({len(report.findings)})</h2>")
     parts += [_finding(i, f) for i, f in enumerate(report.findings, start=1)]
     if not report.findings:

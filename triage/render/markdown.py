@@ -18,6 +18,7 @@ from triage.render._common import (
     longest_run,
     rejected_lines,
     summary_line,
+    workflow_lines,
 )
 from triage.render.defang import defang
 
@@ -97,6 +98,8 @@ def render(report: Report) -> str:
     if report.chain:
         out += ["", "## Attack chain", ""]
         out += [f"{i}. {_prose(line)}" for i, line in enumerate(chain_lines(report), start=1)]
+        if report.workflows:
+            out += [""] + [f"- {_prose(line)}" for line in workflow_lines(report)]
     out += ["", "## Findings", ""]
     if report.findings:
         out += [

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import triage
 from triage.model import Finding, IndicatorInfo, Report
-from triage.render._common import camel_case, indicator_map
+from triage.render._common import camel_case, indicator_map, workflow_lines
 from triage.render.defang import defang_webhooks_deep
 
 SARIF_SCHEMA = (
@@ -164,8 +164,10 @@ def _code_flow(report: Report) -> dict[str, Any]:
         loc = _location(report.findings[step.finding_index])
         loc["message"] = {"text": f"{order}. {step.phase.value}: {step.indicator}"}
         locations.append({"location": loc, "nestingLevel": 0, "executionOrder": order})
+    text = "Attack chain in execution order."
+    text += "".join(f" {line}." for line in workflow_lines(report))
     return {
-        "message": {"text": "Attack chain in execution order."},
+        "message": {"text": text},
         "threadFlows": [{"locations": locations}],
     }
 

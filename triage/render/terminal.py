@@ -25,6 +25,7 @@ from triage.render._common import (
     location,
     rejected_lines,
     summary_line,
+    workflow_lines,
 )
 from triage.render.defang import defang
 
@@ -144,6 +145,8 @@ def render(report: Report, *, color: bool = False, width: int = 100) -> str:
         console.print(_section("Attack chain"))
         for i, line in enumerate(chain_lines(report), start=1):
             console.print(Text.assemble(f"  {i}. ", _t(line)))
+        for line in workflow_lines(report):
+            console.print(Text.assemble("  ↳ ", _t(line, "bold")))
     console.print(_section(f"Findings ({len(report.findings)})"))
     if not report.findings:
         console.print(Text("  No malicious statements found."))

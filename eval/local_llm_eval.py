@@ -1,0 +1,226 @@
+"""Static only vs static + a local LLM (llama.cpp) on the labelled dev packages.
+
+Usage (from the repository root, after ``pip install -e '.[local]'``)::
+
+    python eval/local_llm_eval.py [--model qwen2.5-coder-0.5b] [--limit 12] [--threads 2]
+        [--budget 7000] [--review] [--out eval/RESULTS-local.md]
+
+Pulls the model if needed (``triage model pull``), starts llama.cpp's OpenAI-compatible server
+on a free 127.0.0.1 port, and for one archive per near-duplicate cluster with statement labels
+(sorted by cluster key, first ``--limit``) runs the pipeline twice: static only, then static +
+LLM. Archives are read in memory from the encrypted corpus zip; nothing is written to disk but
+the metrics table (no code) and the LLM cache (``$TRIAGE_HOME/local-eval.sqlite3``, which makes
+a re-run free). Scores are statement level, code statements, micro-averaged over packages,
+with the scorer of ``triage.evaluation``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from pathlib import PurePosixPath as PPath
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from triage import local_model  # noqa: E402
+from triage.evaluation.datasets import load_dataset, resolve_dataset  # noqa: E402
+from triage.evaluation.evaluate import reading_order  # noqa: E402
+from triage.evaluation.scoring import taxonomy_type_of  # noqa: E402
+from triage.evaluation.stmt_metrics import (  # noqa: E402
+    PackageResult,
+    PackageTruth,
+    f1_score,
+    family_counts,
+)
+from triage.evaluation.truth import build_truths  # noqa: E402
+from triage.model import Report, Source  # noqa: E402
+from triage.pipeline import Options, explain_bytes  # noqa: E402
+from triage.render import RENDERERS  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Row:
+    """One package, both configurations."""
+
+    archive: str
+    labelled: int
+    static: tuple[int, int]
+    """(predicted, hits) of code statements, static only."""
+    llm: tuple[int, int]
+    """(predicted, hits) of code statements, static + LLM."""
+    verdicts: tuple[str, str]
+    llm_findings: int
+    """Findings whose source is llm or both (all verified)."""
+    rejected: int
+    tokens: int
+    calls: int
+    static_s: float
+    llm_s: float
+    failed_parts: int
+    """Parts of the LLM pass that gave no usable answer (verdict needs-review)."""
+
+
+def pick(truths: Sequence[PackageTruth], limit: int) -> tuple[PackageTruth, ...]:
+    """One labelled archive per cluster (the first by name), clusters sorted by key."""
+    seen: dict[str, PackageTruth] = {}
+    for t in sorted(truths, key=lambda t: t.archive):
+        if t.labelled and t.cluster not in seen:
+            seen[t.cluster] = t
+    chosen = [seen[c] for c in sorted(seen)]
+    return tuple(chosen[:limit] if limit > 0 else chosen)
+
+
+def _counts(truth: PackageTruth, report: Report, type_of: Any) -> tuple[int, int]:
+    data = json.loads(RENDERERS["json"](report))
+    res = PackageResult(truth.archive, report.verdict.label, reading_order(data))
+    c = family_counts(truth, res, "code", type_of)
+    return c.predicted, c.hits
+
+
+def schema_client(default: Any) -> Any:
+    """Wrap ``triage.localize.make_client``: ask llama.cpp for schema-constrained JSON (its
+    ``json_object`` + ``schema`` extension; llama-cpp-python ignores ``json_schema``)."""
+    from triage.llm_answer import ANSWER_SCHEMA
+
+    def make(settings: Any) -> Any:
+        client = default(settings)
+        client.params["response_format"] = {"type": "json_object", "schema": ANSWER_SCHEMA}
+        return client
+
+    return make
+
+
+def run(args: argparse.Namespace) -> tuple[list[Row], str, float]:
+    """Run both configurations; return rows, the model string and the server start time."""
+    import triage.localize as localize_mod
+
+    spec = replace(resolve_dataset("dev", benign=False))
+    dataset = load_dataset(spec, download=False)
+    truths = build_truths(((p.archive, p.cluster, p.malicious) for p in dataset.packages),
+                          dataset.labels, dataset.read_sources)
+    chosen = pick(truths, args.limit)
+    type_of, _ = taxonomy_type_of()
+    local_model.pull(args.model, log=lambda m: print(m, file=sys.stderr))
+    from triage.retrieval_store import triage_home
+
+    db = str(triage_home() / "local-eval.sqlite3")
+    t0 = time.perf_counter()
+    server = local_model.serve(args.model, port=local_model.free_port(), n_threads=args.threads,
+                               n_ctx=args.n_ctx)
+    started = time.perf_counter() - t0
+    model, base = local_model.resolve_local(f"local:{args.model}", server.api_base)
+    localize_mod.make_client = schema_client(localize_mod.make_client)  # type: ignore
+    static_opts = Options()
+    llm_opts = Options(model=model, api_base=base, review_pass=args.review, concurrency=1,
+                       llm_timeout_s=args.timeout, llm_retries=0, llm_db=db,
+                       max_tokens_per_package=args.budget)
+    rows: list[Row] = []
+    try:
+        for i, truth in enumerate(chosen, 1):
+            data = dataset.read(truth.archive)
+            name = PPath(truth.archive).name
+            st = explain_bytes(data, name, static_opts)
+            lm = explain_bytes(data, name, llm_opts)
+            usage = lm.llm
+            failed = sum(1 for s in lm.not_reviewed if "LLM review failed" in s.reason)
+            row = Row(
+                archive=truth.archive, labelled=len([s for s in truth.labelled if any(
+                    not i.startswith("metadata") for i in s.indicators)]),
+                static=_counts(truth, st, type_of), llm=_counts(truth, lm, type_of),
+                verdicts=(st.verdict.label, lm.verdict.label),
+                llm_findings=sum(1 for f in lm.findings if f.source is not Source.STATIC),
+                rejected=len(lm.rejected),
+                tokens=(usage.prompt_tokens + usage.completion_tokens) if usage else 0,
+                calls=usage.calls if usage else 0, static_s=st.elapsed_s, llm_s=lm.elapsed_s,
+                failed_parts=failed)
+            rows.append(row)
+            print(f"[{i}/{len(chosen)}] {row}", file=sys.stderr, flush=True)
+    finally:
+        server.stop()
+    return rows, model, started
+
+
+def _prf(pairs: Sequence[tuple[int, int]], labelled: int) -> tuple[float, float, float]:
+    pred = sum(p for p, _ in pairs)
+    hits = sum(h for _, h in pairs)
+    p = hits / pred if pred else 0.0
+    r = hits / labelled if labelled else 0.0
+    return p, r, f1_score(p, r) or 0.0
+
+
+def render(rows: Sequence[Row], model: str, args: argparse.Namespace, command: str,
+           server_s: float) -> str:
+    """The results page (numbers and archive names only, no code)."""
+    lab = sum(r.labelled for r in rows)
+    n = max(len(rows), 1)
+    sp, sr, sf = _prf([r.static for r in rows], lab)
+    lp, lr, lf = _prf([r.llm for r in rows], lab)
+    tok = sum(r.tokens for r in rows)
+    lines = [
+        "# Local LLM evaluation (llama.cpp, CPU)", "",
+        f"Regenerate with:\n\n```\n{command}\n```\n",
+        f"Model `{args.model}` served by llama-cpp-python (litellm model `{model}`), "
+        f"{args.threads or 'default'} CPU thread(s), context {args.n_ctx or 'model default'}, "
+        f"schema-constrained JSON, review pass {'on' if args.review else 'off'}, LLM prompt "
+        f"budget {args.budget} tokens per package (files beyond it are listed as not "
+        f"reviewed). Packages: one labelled archive per near-duplicate cluster of the dev "
+        f"corpus, clusters in key order, first {len(rows)}. Server start: {server_s:.1f}s.",
+        "",
+        "## Code statements (micro-averaged over packages)", "",
+        "| system | P | R | F1 | tokens/package | s/package | LLM findings (verified) "
+        "| citations rejected | LLM parts failed |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| static | {sp:.2f} | {sr:.2f} | {sf:.2f} | - | "
+        f"{sum(r.static_s for r in rows) / n:.2f} | - | - | - |",
+        f"| static + {args.model} | {lp:.2f} | {lr:.2f} | {lf:.2f} | {tok / n:.0f} | "
+        f"{sum(r.llm_s for r in rows) / n:.1f} | {sum(r.llm_findings for r in rows)} | "
+        f"{sum(r.rejected for r in rows)} | {sum(r.failed_parts for r in rows)} |",
+        "",
+        f"{lab} labelled code statements in {len(rows)} packages. Verdict changes "
+        f"(static -> static+LLM): "
+        + (", ".join(f"{r.archive.split('/')[0]} {r.verdicts[0]}->{r.verdicts[1]}"
+                     for r in rows if r.verdicts[0] != r.verdicts[1]) or "none") + ".",
+        "",
+        "## Per package", "",
+        "| archive | labelled | static pred/hits | +LLM pred/hits | verdict static / +LLM "
+        "| LLM findings | rejected | calls | tokens | s (LLM run) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r.archive} | {r.labelled} | {r.static[0]}/{r.static[1]} | "
+                     f"{r.llm[0]}/{r.llm[1]} | {r.verdicts[0]} / {r.verdicts[1]} | "
+                     f"{r.llm_findings} | {r.rejected} | {r.calls} | {r.tokens} | "
+                     f"{r.llm_s:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b", choices=sorted(local_model.MODELS))
+    ap.add_argument("--limit", type=int, default=12, help="clusters (0: all labelled)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--n-ctx", type=int, default=8192)
+    ap.add_argument("--budget", type=int, default=7000, help="LLM prompt tokens per package")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per LLM call")
+    ap.add_argument("--review", action="store_true", help="second LLM pass (doubles cost)")
+    ap.add_argument("--out", type=Path, default=ROOT / "eval" / "RESULTS-local.md")
+    args = ap.parse_args(argv)
+    user = list(sys.argv[1:] if argv is None else argv)
+    command = shlex.join(["python", "eval/local_llm_eval.py", *user])
+    rows, model, server_s = run(args)
+    args.out.write_text(render(rows, model, args, command, server_s), encoding="utf-8")
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

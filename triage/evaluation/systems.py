@@ -1,0 +1,205 @@
+"""Systems under evaluation: a name plus a callable ``(bytes, filename) -> Report``.
+
+``static`` is the static engine; ``llm:<model>`` (or any other model string, e.g.
+``openai/gpt-4o-mini`` or ``local``) is the pipeline with an LLM model set in its options;
+``bandit`` and ``guarddog`` are peer tools run on an unpacked copy (:mod:`.peers`). A system
+that cannot run here (no LLM path, no server, no key, tool missing) carries the reason, so
+the leaderboard shows it as not run instead of inventing numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from triage.evaluation.peers import PEERS, run_peer, tool_path, tool_version
+from triage.model import Report
+
+Analyse = Callable[[bytes, str], Report]
+STATIC, LLM, PEER = "static", "llm", "peer"
+DEFAULT_LOCAL_API_BASE = "http://127.0.0.1:8000/v1"
+TIMEOUTS = {STATIC: 60.0, LLM: 600.0, PEER: 300.0}
+_KEY_ENV = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+}
+
+
+@dataclass(frozen=True)
+class System:
+    """One system of a benchmark."""
+
+    name: str
+    """``static``, ``llm:<model>``, ``bandit`` or ``guarddog``."""
+    kind: str
+    """static, llm or peer."""
+    analyse: Analyse | None
+    """The analysis callable; ``None`` when the system cannot run here."""
+    timeout_s: float
+    """Per-package wall-clock limit."""
+    skip_reason: str = ""
+    """Why it is not run here ("" when it runs)."""
+    version: str = ""
+    """Tool version or model string, for the run config."""
+    options: Any = None
+    """The pipeline options of static and LLM systems."""
+    prepare: Callable[[], None] | None = None
+    """Run once in the parent before workers fork (warm-up, shared stores)."""
+
+
+def _warm_up(analyse: Analyse) -> None:
+    """Analyse a tiny sdist in the parent so forked workers start with modules loaded and
+    per-package times measure analysis, not imports."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        data = b"from setuptools import setup\nsetup(name='warmup', version='0')\n"
+        info = tarfile.TarInfo("warmup-0/setup.py")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    try:
+        analyse(buf.getvalue(), "warmup-0.tar.gz")
+    except Exception:  # the real run reports errors per package
+        pass
+
+
+def build_knowledge_base() -> None:
+    """Build the retrieval store once, in a child process, before workers fork (otherwise
+    every worker finds it missing and builds its own). Chroma never loads in this process."""
+    cmd = [sys.executable, "-m", "triage.cli", "kb", "build"]
+    try:
+        subprocess.run(cmd, capture_output=True, timeout=900, check=False,
+                       stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        pass  # the LLM pass falls back to indicator definitions, and says so per report
+
+
+def prepare_llm_store(options: Any) -> None:
+    """Create the LLM cache database once before workers fork (its first creation is not
+    safe against concurrent processes)."""
+    try:
+        from triage.llm_cache import DB_NAME, LlmStore
+        from triage.retrieval_store import triage_home
+
+        db = getattr(options, "llm_db", None)
+        LlmStore(Path(db) if db else triage_home() / DB_NAME).close()
+    except Exception:  # the LLM pass reports its own errors per package
+        pass
+
+
+def _options(**extra: Any) -> Any:
+    from triage.pipeline import Options
+
+    names = {f.name for f in dataclasses.fields(Options)}
+    missing = [k for k in extra if k not in names]
+    if missing:
+        raise LookupError(f"triage.pipeline.Options has no {', '.join(missing)} field")
+    return Options(**{k: v for k, v in extra.items() if v is not None})
+
+
+def _static() -> System:
+    from triage.pipeline import explain_bytes
+
+    opts = _options()
+
+    def analyse(data: bytes, filename: str) -> Report:
+        return explain_bytes(data, filename, opts)
+
+    return System(STATIC, STATIC, analyse, TIMEOUTS[STATIC], version="static", options=opts,
+                  prepare=lambda: _warm_up(analyse))
+
+
+def probe_server(api_base: str, timeout_s: float = 3.0) -> str:
+    """"" when an OpenAI-compatible server answers ``GET {api_base}/models``, else why not."""
+    url = api_base.rstrip("/") + "/models"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s):  # noqa: S310 - user's endpoint
+            return ""
+    except urllib.error.HTTPError:
+        return ""  # something answers HTTP there; model calls will tell the rest per package
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"no OpenAI-compatible server at {api_base} ({reason})"
+
+
+def llm_skip_reason(model: str, api_base: str | None) -> str:
+    """Why an LLM configuration cannot run here, or "" when it can (as far as we can tell)."""
+    try:
+        _options(model=model, api_base=api_base)
+    except LookupError as exc:
+        return f"LLM path not available ({exc})"
+    except ImportError as exc:
+        return f"LLM path not importable ({exc})"
+    if model == "local" or api_base:
+        return probe_server(api_base or DEFAULT_LOCAL_API_BASE)
+    provider = model.split("/", 1)[0] if "/" in model else "openai"
+    env = _KEY_ENV.get(provider)
+    if env and not os.environ.get(env):
+        return f"no API key ({env} is not set)"
+    return ""
+
+
+def _llm(model: str, api_base: str | None) -> System:
+    name = f"llm:{model}"
+    reason = llm_skip_reason(model, api_base)
+    if reason:
+        return System(name, LLM, None, TIMEOUTS[LLM], reason, model)
+    from triage.pipeline import explain_bytes
+
+    base = api_base or (DEFAULT_LOCAL_API_BASE if model == "local" else None)
+    opts = _options(model=model, api_base=base)
+    def prepare() -> None:
+        _warm_up(lambda data, fn: explain_bytes(data, fn))  # the static stages run first
+        build_knowledge_base()
+        prepare_llm_store(opts)
+        try:
+            from triage.llm import model_limits
+
+            model_limits(model)  # imports litellm and reads its model map
+        except Exception:  # an unusable model fails per package, with the reason
+            pass
+
+    return System(name, LLM, lambda data, fn: explain_bytes(data, fn, opts), TIMEOUTS[LLM],
+                  version=model, options=opts, prepare=prepare)
+
+
+def _peer(name: str) -> System:
+    if tool_path(name) is None:
+        return System(name, PEER, None, TIMEOUTS[PEER],
+                      f"{name} is not installed (pip install 'triage[peers]')")
+
+    def analyse(data: bytes, filename: str) -> Report:
+        return run_peer(name, data, filename)
+
+    return System(name, PEER, analyse, TIMEOUTS[PEER], version=tool_version(name))
+
+
+def make_system(spec: str, api_base: str | None = None) -> System:
+    """Build a system from a ``--model`` value.
+
+    Args:
+        spec: ``static``, ``bandit``, ``guarddog``, ``llm:<model>`` or a bare model string.
+        api_base: OpenAI-compatible endpoint for LLM systems (``local`` defaults to
+            ``TRIAGE_API_BASE`` or :data:`DEFAULT_LOCAL_API_BASE`).
+    """
+    if spec == STATIC:
+        return _static()
+    if spec in PEERS:
+        return _peer(spec)
+    model = spec.removeprefix("llm:")
+    if model == "local" and api_base is None:
+        api_base = os.environ.get("TRIAGE_API_BASE")
+    return _llm(model, api_base)
