@@ -93,6 +93,7 @@ def schema_client(default: Any) -> Any:
     def make(settings: Any) -> Any:
         client = default(settings)
         client.params["response_format"] = {"type": "json_object", "schema": ANSWER_SCHEMA}
+        client.params["max_tokens"] = 1024  # bounds degenerate, repeating answers
         return client
 
     return make

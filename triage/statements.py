@@ -393,14 +393,15 @@ def _parse_segment(seg: str) -> ast.stmt | ast.Module | None:
     node = _parse_one(seg)
     if node is None:
         # Python 2 statements: ``exec "code"`` / ``print x`` -> call form, so detectors see them
-        m = _PY2_STMT.match(textwrap.dedent(seg))
+        m = _PY2_STMT.match(seg.lstrip() if "\n" not in seg else textwrap.dedent(seg))
         if m and not m.group(3).startswith(">>"):
             node = _parse_one(f"{m.group(2)}({m.group(3)})")
     return node
 
 
 def _parse_one(seg: str) -> ast.stmt | ast.Module | None:
-    body = textwrap.dedent(seg)
+    # one physical line: lstrip is enough (dedent's regex is slow on 5,000-space indents)
+    body = seg.lstrip() if "\n" not in seg else textwrap.dedent(seg)
     first = body.lstrip().split("\n", 1)[0]
     if re.match(r"^(elif|else|except|finally)\b", first):
         return None

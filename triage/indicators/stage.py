@@ -22,14 +22,30 @@ _CALLBACK_SINKS = ("Thread", "Process", "register", "Timer", "start_new_thread",
 _REPORT_FLOOR = 0.35
 
 
-def _under_main_guard(fc: FileContext, st: Statement) -> bool:
+def _under_main_guard(fc: FileContext, st: Statement,
+                      memo: dict[str, bool] | None = None) -> bool:
+    """True when an enclosing ``if __name__ == "__main__":`` guards ``st``.
+
+    ``memo`` caches the answer per statement ID: walking every parent chain again made
+    5,000-deep nesting quadratic.
+    """
+    memo = {} if memo is None else memo
+    chain: list[str] = []
     parent = st.parent
+    result = False
     while parent is not None and parent in fc.index:
+        if parent in memo:
+            result = memo[parent]
+            break
+        chain.append(parent)
         pst = fc.index.get(parent)
         if pst.kind == "If" and _MAIN_GUARD.search(pst.text.split("\n")[0]):
-            return True
+            result = True
+            break
         parent = pst.parent
-    return False
+    for sid in chain:
+        memo[sid] = result
+    return result
 
 
 def _called_names(nodes: list[ast.AST]) -> set[str]:
@@ -102,12 +118,13 @@ def runtime(arg: tuple[PackageContext, tuple[Signal, ...]]) -> Iterator[Signal]:
     idx = SignalIndex.build(pkg, signals)
     for fc in pkg.files:
         reach: _Reach | None = None
+        guard_memo: dict[str, bool] = {}
         for st, node in fc.statements():
             if st.scope != "<module>" or st.phase is Phase.CALL or node is None:
                 continue
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
-            if st.phase is Phase.IMPORT and _under_main_guard(fc, st):
+            if st.phase is Phase.IMPORT and _under_main_guard(fc, st, guard_memo):
                 continue
             own_nodes = fc.own(st)
             if not any(isinstance(n, ast.Call) for n in own_nodes):
