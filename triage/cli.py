@@ -35,6 +35,9 @@ def _mount_subcommands() -> None:
     from triage.cli_kb import kb_app
 
     app.add_typer(kb_app, name="kb")
+    from triage.cli_model import model_app
+
+    app.add_typer(model_app, name="model")
     from triage.cli_eval import bench_cmd, score_cmd
 
     app.command("bench")(bench_cmd)

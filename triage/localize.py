@@ -193,12 +193,15 @@ def settings_from(options: Any) -> LlmSettings:
     """LLM settings from :class:`triage.pipeline.Options`."""
     from triage.llm import normalise_model
 
-    model = normalise_model(options.model or "")
-    api_base = options.api_base
-    if model == "openai/local" and not api_base:
-        from triage.llm import LOCAL_API_BASE
+    raw = (options.model or "").strip()
+    if raw == "local" or raw.startswith("local:"):
+        # a llama.cpp server started by `triage model serve` (or any OpenAI-compatible one)
+        from triage.local_model import resolve_local
 
-        api_base = LOCAL_API_BASE
+        model, api_base = resolve_local(raw, options.api_base)
+    else:
+        model = normalise_model(raw)
+        api_base = options.api_base
     plan = PlanSettings(max_tokens_per_package=options.max_tokens_per_package,
                         chunk_tokens=options.chunk_tokens, context_tokens=options.context_tokens,
                         review=options.review_pass)
