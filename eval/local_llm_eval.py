@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -86,20 +87,22 @@ def _counts(truth: PackageTruth, report: Report, type_of: Any) -> tuple[int, int
 
 
 def schema_client(default: Any) -> Any:
-    """Wrap ``triage.localize.make_client``: ask llama.cpp for schema-constrained JSON (its
-    ``json_object`` + ``schema`` extension; llama-cpp-python ignores ``json_schema``)."""
-    from triage.llm_answer import ANSWER_SCHEMA
+    """Wrap ``triage.localize.make_client``: ask llama.cpp for JSON constrained by
+    :func:`triage.local_model.grammar_schema` (its ``json_object`` + ``schema`` extension)."""
+    from triage.taxonomy import load_taxonomy
+
+    schema = local_model.grammar_schema([i.id for i in load_taxonomy().indicators])
 
     def make(settings: Any) -> Any:
         client = default(settings)
-        client.params["response_format"] = {"type": "json_object", "schema": ANSWER_SCHEMA}
+        client.params["response_format"] = {"type": "json_object", "schema": schema}
         client.params["max_tokens"] = 1024  # bounds degenerate, repeating answers
         return client
 
     return make
 
 
-def run(args: argparse.Namespace) -> tuple[list[Row], str, float]:
+def run(args: argparse.Namespace, on_row: Any = None) -> tuple[list[Row], str, float]:
     """Run both configurations; return rows, the model string and the server start time."""
     import triage.localize as localize_mod
 
@@ -144,6 +147,8 @@ def run(args: argparse.Namespace) -> tuple[list[Row], str, float]:
                 failed_parts=failed)
             rows.append(row)
             print(f"[{i}/{len(chosen)}] {row}", file=sys.stderr, flush=True)
+            if on_row is not None:
+                on_row(rows, model, started)
     finally:
         server.stop()
     return rows, model, started
@@ -170,7 +175,8 @@ def render(rows: Sequence[Row], model: str, args: argparse.Namespace, command: s
         f"Regenerate with:\n\n```\n{command}\n```\n",
         f"Model `{args.model}` served by llama-cpp-python (litellm model `{model}`), "
         f"{args.threads or 'default'} CPU thread(s), context {args.n_ctx or 'model default'}, "
-        f"schema-constrained JSON, review pass {'on' if args.review else 'off'}, LLM prompt "
+        "grammar-constrained JSON (`triage.local_model.grammar_schema`), review pass "
+        f"{'on' if args.review else 'off'}, LLM prompt "
         f"budget {args.budget} tokens per package (files beyond it are listed as not "
         f"reviewed). Packages: one labelled archive per near-duplicate cluster of the dev "
         f"corpus, clusters in key order, first {len(rows)}. Server start: {server_s:.1f}s.",
@@ -217,8 +223,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     user = list(sys.argv[1:] if argv is None else argv)
     command = shlex.join(["python", "eval/local_llm_eval.py", *user])
-    rows, model, server_s = run(args)
-    args.out.write_text(render(rows, model, args, command, server_s), encoding="utf-8")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the server is stopped
+
+    def write(rows: Sequence[Row], model: str, server_s: float) -> None:
+        args.out.write_text(render(rows, model, args, command, server_s), encoding="utf-8")
+
+    rows, model, server_s = run(args, on_row=write)
+    write(rows, model, server_s)
     print(args.out)
     return 0
 

@@ -140,6 +140,24 @@ def test_resolve_local(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lm.is_local("local:x") and lm.is_local("local") and not lm.is_local("ollama/x")
 
 
+def test_grammar_schema_rejects_what_small_models_drift_into() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = lm.grammar_schema(["code_execution_runtime", "code_download_payload"])
+    good = {"findings": [{"statement_ids": ["setup.py:7:0", "8:0"], "quote": "exec(code)",
+                          "indicator": "code_execution_runtime", "justification": "runs it",
+                          "confidence": 0.9}], "benign_hints": [], "summary": "s"}
+    jsonschema.validate(good, schema)
+    drift = json.loads(json.dumps(good))
+    drift["findings"][0]["statement_ids"] = ["code_execution_runtime"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(drift, schema)
+    drift = json.loads(json.dumps(good))
+    drift["findings"][0]["indicator"] = "made_up"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(drift, schema)
+    assert schema["properties"]["findings"]["maxItems"] == 8
+
+
 def test_serve_refuses_a_model_not_pulled(tmp_path: Path) -> None:
     with pytest.raises(lm.LocalModelError) as exc:
         lm.serve("smollm2-135m", root=tmp_path)
