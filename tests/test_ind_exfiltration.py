@@ -13,7 +13,7 @@ DNS = "code_exfiltration_dns"
 HOOK = "code_exfiltration_webhook"
 BAD = "code_exfiltration_to_malicious_domain"
 ACCESS = "code_accessing_server_with_suspicious_domain"
-FAKE_HOOK = "https://discord.com/api/webhooks/123456789012345678/" + "x" * 40
+FAKE_HOOK = "https://discord.com/api/webhooks/" "123456789012345678/" + "x" * 40
 
 
 def conf(result, indicator: str) -> dict[int, float]:

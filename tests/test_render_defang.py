@@ -70,7 +70,7 @@ def test_already_defanged_text_is_stable() -> None:
 
 
 def test_webhooks_only_breaks_live_webhooks() -> None:
-    raw = 'post("https://discord.com/api/webhooks/123456/tok") to https://evil.example.com'
+    raw = 'post("https://discord.com/api/webhooks/' '123456/tok") to https://evil.example.com'
     assert defang_webhooks(raw) == (
         'post("https://discord[.]com/api/webhooks/123456/tok") to https://evil.example.com'
     )
