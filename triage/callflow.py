@@ -16,6 +16,7 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from triage.indicators.base import dotted
 from triage.model import Statement
 from triage.statements import FileIndex, is_install_command_class, own_nodes
 
@@ -181,18 +182,6 @@ def file_symbols(index: FileIndex, modules: ModuleMap) -> FileSymbols:
                        heads=frozenset(heads))
 
 
-def _ref_text(expr: ast.AST) -> str | None:
-    parts: list[str] = []
-    cur = expr
-    while isinstance(cur, ast.Attribute):
-        parts.append(cur.attr)
-        cur = cur.value
-    if isinstance(cur, ast.Name):
-        parts.append(cur.id)
-        return ".".join(reversed(parts))
-    return None
-
-
 class CallResolver:
     """Maps the references of a statement to the units they run."""
 
@@ -268,7 +257,7 @@ class CallResolver:
                 continue  # cheap filter: most names cannot lead to package code
             if not isinstance(getattr(sub, "ctx", None), ast.Load):
                 continue
-            text = _ref_text(sub)
+            text = dotted(sub)
             if text is None:
                 continue
             pos = (getattr(sub, "end_lineno", 0) or 0, getattr(sub, "end_col_offset", 0) or 0)
@@ -279,7 +268,7 @@ class CallResolver:
 
     def _method_of_new(self, sym: FileSymbols, call: ast.Call, attr: str) -> list[Unit]:
         """``Cls().method``: the method of a package class instantiated on the spot."""
-        text = _ref_text(call.func)
+        text = dotted(call.func)
         if text is None or text.split(".")[0] not in sym.heads:
             return []
         head, _, rest = text.partition(".")
