@@ -86,26 +86,8 @@ def _counts(truth: PackageTruth, report: Report, type_of: Any) -> tuple[int, int
     return c.predicted, c.hits
 
 
-def schema_client(default: Any) -> Any:
-    """Wrap ``triage.localize.make_client``: ask llama.cpp for JSON constrained by
-    :func:`triage.local_model.grammar_schema` (its ``json_object`` + ``schema`` extension)."""
-    from triage.taxonomy import load_taxonomy
-
-    schema = local_model.grammar_schema([i.id for i in load_taxonomy().indicators])
-
-    def make(settings: Any) -> Any:
-        client = default(settings)
-        client.params["response_format"] = {"type": "json_object", "schema": schema}
-        client.params["max_tokens"] = 1024  # bounds degenerate, repeating answers
-        return client
-
-    return make
-
-
 def run(args: argparse.Namespace, on_row: Any = None) -> tuple[list[Row], str, float]:
     """Run both configurations; return rows, the model string and the server start time."""
-    import triage.localize as localize_mod
-
     spec = replace(resolve_dataset("dev", benign=False))
     dataset = load_dataset(spec, download=False)
     truths = build_truths(((p.archive, p.cluster, p.malicious) for p in dataset.packages),
@@ -120,12 +102,12 @@ def run(args: argparse.Namespace, on_row: Any = None) -> tuple[list[Row], str, f
     server = local_model.serve(args.model, port=local_model.free_port(), n_threads=args.threads,
                                n_ctx=args.n_ctx)
     started = time.perf_counter() - t0
-    model, base = local_model.resolve_local(f"local:{args.model}", server.api_base)
-    localize_mod.make_client = schema_client(localize_mod.make_client)  # type: ignore
+    # the product path: `--model local:<name>` (grammar-constrained JSON, one call at a time)
+    model, _ = local_model.resolve_local(f"local:{args.model}", server.api_base)
     static_opts = Options()
-    llm_opts = Options(model=model, api_base=base, review_pass=args.review, concurrency=1,
-                       llm_timeout_s=args.timeout, llm_retries=0, llm_db=db,
-                       max_tokens_per_package=args.budget)
+    llm_opts = Options(model=f"local:{args.model}", api_base=server.api_base,
+                       review_pass=args.review, llm_timeout_s=args.timeout, llm_retries=0,
+                       llm_db=db, max_tokens_per_package=args.budget)
     rows: list[Row] = []
     try:
         for i, truth in enumerate(chosen, 1):
@@ -175,7 +157,8 @@ def render(rows: Sequence[Row], model: str, args: argparse.Namespace, command: s
         f"Regenerate with:\n\n```\n{command}\n```\n",
         f"Model `{args.model}` served by llama-cpp-python (litellm model `{model}`), "
         f"{args.threads or 'default'} CPU thread(s), context {args.n_ctx or 'model default'}, "
-        "grammar-constrained JSON (`triage.local_model.grammar_schema`), review pass "
+        "grammar-constrained JSON (`triage.llm_answer.grammar_schema`, statement IDs limited to "
+        "those shown), review pass "
         f"{'on' if args.review else 'off'}, LLM prompt "
         f"budget {args.budget} tokens per package (files beyond it are listed as not "
         f"reviewed). Packages: one labelled archive per near-duplicate cluster of the dev "

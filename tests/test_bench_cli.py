@@ -8,6 +8,7 @@ import json
 import tarfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -68,10 +69,11 @@ def fake_analyse(data: bytes, filename: str) -> Report:
 def fake_systems(monkeypatch: pytest.MonkeyPatch) -> None:
     real = systems.make_system
 
-    def make(spec: str, api_base: str | None = None) -> System:
+    def make(spec: str, api_base: str | None = None, llm_db: str | None = None,
+             **llm_options: Any) -> System:
         if spec == "fake":
             return System("fake", "static", fake_analyse, 30.0, version="1")
-        return real(spec, api_base)
+        return real(spec, api_base, llm_db, **llm_options)
 
     monkeypatch.setattr(systems, "make_system", make)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

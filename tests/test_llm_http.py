@@ -316,3 +316,25 @@ def test_cli_explain_with_a_model(tmp_path: Path, db: Path) -> None:
         res = CliRunner().invoke(app, [*base, "--api-base", srv.url, "--no-llm-cache"])
     assert res.exit_code == 2
     assert "error: " in res.output and "invalid api key" in res.output
+
+
+def test_local_model_gets_a_grammar_narrowed_to_the_statements_shown(
+        db: Path, _no_key: None) -> None:
+    """``--model local`` asks llama.cpp for schema-constrained JSON: citations may name only
+    the statements of the part, indicators only taxonomy IDs; the answer is still verified."""
+    drift = cite("code_read_credentials:5:0", READ, "code_read_credentials")
+    with ScriptedServer([Reply(answer([drift, cite("util.py:5:0", READ,
+                                                        "code_read_credentials")]))]) as srv:
+        rep = explain_artifact(make_artifact(UTIL), Options(
+            model="local:tiny", api_base=srv.url, llm_db=str(db), review_pass=False))
+    fmt = srv.requests[0]["response_format"]
+    assert fmt["type"] == "json_object"
+    item = fmt["schema"]["properties"]["findings"]["items"]["properties"]
+    assert item["statement_ids"]["items"]["enum"] == ["util.py:1:0", "util.py:4:0",
+                                                      "util.py:5:0", "util.py:6:0"]
+    assert "code_read_credentials" in item["indicator"]["enum"]
+    assert len(item["indicator"]["enum"]) == 57
+    assert [(f.statement_id, f.indicator) for f in rep.findings] == [
+        ("util.py:5:0", "code_read_credentials")]
+    assert [(r.statement_id, r.reason) for r in rep.rejected] == [
+        ("code_read_credentials:5:0", "statement code_read_credentials:5:0 does not exist")]

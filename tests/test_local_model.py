@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from triage import local_model as lm
 from triage.errors import UsageError
+from triage.llm_answer import grammar_schema
 
 FAKE_PIP = """
 import shutil, sys
@@ -142,7 +143,7 @@ def test_resolve_local(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_grammar_schema_rejects_what_small_models_drift_into() -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    schema = lm.grammar_schema(["code_execution_runtime", "code_download_payload"])
+    schema = grammar_schema(["code_execution_runtime", "code_download_payload"])
     good = {"findings": [{"statement_ids": ["setup.py:7:0", "8:0"], "quote": "exec(code)",
                           "indicator": "code_execution_runtime", "justification": "runs it",
                           "confidence": 0.9}], "benign_hints": [], "summary": "s"}
@@ -156,6 +157,12 @@ def test_grammar_schema_rejects_what_small_models_drift_into() -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(drift, schema)
     assert schema["properties"]["findings"]["maxItems"] == 8
+    narrowed = grammar_schema(["code_execution_runtime"], ["setup.py:7:0", "setup.py:8:0"])
+    jsonschema.validate({**good, "findings": [{**good["findings"][0], "statement_ids": [
+        "setup.py:8:0"], "indicator": "code_execution_runtime"}]}, narrowed)
+    with pytest.raises(jsonschema.ValidationError):  # an ID of the right shape, not shown
+        jsonschema.validate({**good, "findings": [{**good["findings"][0], "statement_ids": [
+            "setup.py:9:0"], "indicator": "code_execution_runtime"}]}, narrowed)
 
 
 def test_serve_refuses_a_model_not_pulled(tmp_path: Path) -> None:

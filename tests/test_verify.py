@@ -96,6 +96,18 @@ def test_multi_line_and_multi_statement_quotes_are_whitespace_normalised() -> No
 def test_truncated_display_quotes_match_in_order() -> None:
     assert quote_matches('cmd = ("curl -s…[+123 chars]| sh")', SETUP)
     assert not quote_matches('| sh")…[+1 chars]cmd = ("curl', SETUP)
+    # a length-bounded answer that stopped inside the marker
+    for cut in ("…", "…[", "…[+", "…[+12", "…[+12 ch"):
+        assert quote_matches('cmd = ("curl -s' + cut, SETUP), cut
+    assert not quote_matches('cmd = ("wget -s…[+12', SETUP)
+
+
+def test_a_short_quote_must_be_the_whole_statement_or_its_header() -> None:
+    block = "try:\n    run()\nexcept Exception:\n    pass"
+    assert quote_matches("try:", block)
+    assert quote_matches("pass", "pass")
+    assert not quote_matches("run()", block)  # 5 characters from the middle prove nothing
+    assert not quote_matches("pass", block)
 
 
 def test_short_ids_resolve_against_the_prompted_file() -> None:

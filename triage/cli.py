@@ -158,8 +158,9 @@ def explain(
         rich_help_panel="LLM")] = None,
     concurrency: Annotated[int, typer.Option(
         min=1, max=64, help="LLM calls in flight at once.", rich_help_panel="LLM")] = 4,
-    llm_timeout: Annotated[float, typer.Option(
-        min=1.0, help="Seconds per LLM call.", rich_help_panel="LLM")] = 120.0,
+    llm_timeout: Annotated[float | None, typer.Option(
+        min=1.0, help="Seconds per LLM call [default: 120, or 900 for --model local].",
+        rich_help_panel="LLM")] = None,
     llm_retries: Annotated[int, typer.Option(
         min=0, max=10, help="Retries on 429, 5xx and timeouts.", rich_help_panel="LLM")] = 3,
     stream: Annotated[bool, typer.Option(

@@ -79,8 +79,22 @@ def bench_cmd(
     results: Annotated[Path | None, typer.Option(
         help="Also write RESULTS.md, CSV tables and plots into this directory.")] = None,
     resamples: Annotated[int, typer.Option(min=0, help="Bootstrap resamples.")] = 1000,
+    llm_sample: Annotated[int, typer.Option(
+        min=0, help="Run LLM systems only on one archive of each of the first N labelled "
+        "clusters (0: every package); scored next to static on the same packages.")] = 0,
+    llm_sample_benign: Annotated[int, typer.Option(
+        min=0, help="With --llm-sample: also the first M benign wheels.")] = 3,
+    llm_budget: Annotated[int, typer.Option(
+        min=0, help="Prompt-token budget per package of LLM systems (0: explain's "
+        "default).")] = 0,
+    llm_review: Annotated[bool, typer.Option(
+        "--llm-review/--no-llm-review", help="Second LLM pass re-checking the first "
+        "answer.")] = True,
 ) -> None:
-    """Run systems over a dataset into a resumable run directory, then score them."""
+    """Run systems over a dataset into a resumable run directory, then score them.
+
+    LLM exchanges (cache and transcript) go to RUN/llm.sqlite3.
+    """
     from triage.errors import TriageError
     from triage.evaluation.bench import run_bench
     from triage.evaluation.datasets import load_dataset, resolve_dataset
@@ -95,11 +109,14 @@ def bench_cmd(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from exc
     root = run or DEFAULT_RUNS / spec.name
-    systems = [make_system(m, api_base) for m in dict.fromkeys(model)]
+    extra = {"review_pass": llm_review, "max_tokens_per_package": llm_budget or None}
+    systems = [make_system(m, api_base, llm_db=str(root / "llm.sqlite3"), **extra)
+               for m in dict.fromkeys(model)]
     for note in data.notes:
         typer.echo(f"note: {note}", err=True)
     try:
-        run_bench(RunDir(root), data, systems, jobs=concurrency, retry_errors=retry_errors)
+        run_bench(RunDir(root), data, systems, jobs=concurrency, retry_errors=retry_errors,
+                  sample=(llm_sample, llm_sample_benign) if llm_sample else None)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from exc
@@ -112,6 +129,10 @@ def bench_cmd(
         args += ["--limit", str(limit)] if limit else []
         args += [] if benign else ["--no-benign"]
         args += ["--api-base", api_base] if api_base else []
+        args += (["--llm-sample", str(llm_sample), "--llm-sample-benign",
+                  str(llm_sample_benign)] if llm_sample else [])
+        args += ["--llm-budget", str(llm_budget)] if llm_budget else []
+        args += [] if llm_review else ["--no-llm-review"]
         command = REGENERATE or shlex.join(args)
         typer.echo(f"wrote {write_results(board, results, command)}")
 

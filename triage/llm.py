@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from triage.errors import UsageError
-from triage.llm_answer import ANSWER_SCHEMA
+from triage.llm_answer import ANSWER_SCHEMA, grammar_schema
 from triage.llm_cache import CachedResponse, ExchangeLog, LlmStore, cache_key
 
 DEFAULT_CONTEXT = 8192
@@ -28,7 +28,7 @@ DEFAULT_CONTEXT = 8192
 LOCAL_ALIAS = "local"
 LOCAL_API_BASE = "http://127.0.0.1:8080/v1"
 """Default for ``--model local`` (llama.cpp's server); any OpenAI-compatible URL works."""
-JSON_MODES = ("auto", "schema", "object", "off")
+JSON_MODES = ("auto", "schema", "object", "grammar", "off")
 RETRYABLE = frozenset({"timeout", "rate_limit", "server", "connection"})
 
 Message = Mapping[str, str]
@@ -64,7 +64,12 @@ class ClientSettings:
     temperature: float = 0.0
     max_output_tokens: int = 2048
     json_mode: str = "auto"
-    """auto (schema where supported, else JSON object mode), schema, object or off."""
+    """auto (schema where supported, else JSON object mode), schema, object, grammar or off.
+
+    grammar: llama.cpp's ``json_object`` + ``schema`` extension with the schema of
+    :func:`triage.llm_answer.grammar_schema`, narrowed per call to the statements shown."""
+    indicators: tuple[str, ...] = ()
+    """Indicator IDs the grammar allows (grammar mode)."""
     stream: bool = False
     """Ask for a streamed answer (some local servers prefer it)."""
 
@@ -104,8 +109,12 @@ class ChatModel(Protocol):
     settings: ClientSettings
 
     def chat(self, messages: Sequence[Message], *, purpose: str = "", label: str = "",
-             accept: Callable[[str], bool] | None = None) -> Reply:
-        """Send messages, return the answer, or raise :class:`LlmError`."""
+             accept: Callable[[str], bool] | None = None,
+             statement_ids: Sequence[str] = ()) -> Reply:
+        """Send messages, return the answer, or raise :class:`LlmError`.
+
+        ``statement_ids`` are the statements the prompt shows; a client that constrains
+        decoding may restrict citations to them."""
         ...
 
 
@@ -178,13 +187,17 @@ def check_credentials(model: str, api_base: str | None) -> None:
                              "(or use --api-base for an OpenAI-compatible server)")
 
 
-def response_format(mode: str, limits: ModelLimits) -> dict[str, Any] | None:
-    """The ``response_format`` parameter for a JSON mode and what the model supports."""
+def response_format(mode: str, limits: ModelLimits, indicators: Sequence[str] = (),
+                    statement_ids: Sequence[str] = ()) -> dict[str, Any] | None:
+    """The ``response_format`` parameter for a JSON mode and what the model supports
+    (grammar mode: narrowed to ``indicators`` and ``statement_ids``)."""
     if mode not in JSON_MODES:
         raise UsageError(f"unknown JSON mode {mode!r}; expected one of {JSON_MODES}")
     if mode == "schema" or (mode == "auto" and limits.supports_schema):
         return {"type": "json_schema", "json_schema": {
             "name": "triage_answer", "strict": True, "schema": ANSWER_SCHEMA}}
+    if mode == "grammar":
+        return {"type": "json_object", "schema": grammar_schema(indicators, statement_ids)}
     if mode == "object" or (mode == "auto" and limits.supports_json_object):
         return {"type": "json_object"}
     return None
@@ -235,17 +248,26 @@ class LiteLlmChat:
         self.use_cache = use_cache and store is not None
         self.limits = limits or model_limits(settings.model)
         self._sleep = sleep
-        fmt = response_format(settings.json_mode, self.limits)
+        fmt = (None if settings.json_mode == "grammar"
+               else response_format(settings.json_mode, self.limits))
         self.params: dict[str, Any] = {"temperature": settings.temperature,
                                        "max_tokens": settings.max_output_tokens}
         if fmt is not None:
             self.params["response_format"] = fmt
 
-    def _kwargs(self, messages: Sequence[Message]) -> dict[str, Any]:
+    def call_params(self, statement_ids: Sequence[str] = ()) -> dict[str, Any]:
+        """Parameters of one call (grammar mode adds its per-call schema)."""
+        s = self.settings
+        if s.json_mode != "grammar":
+            return self.params
+        fmt = response_format("grammar", self.limits, s.indicators, statement_ids)
+        return {**self.params, "response_format": fmt}
+
+    def _kwargs(self, messages: Sequence[Message], params: Mapping[str, Any]) -> dict[str, Any]:
         s = self.settings
         kw: dict[str, Any] = {"model": s.model, "messages": [dict(m) for m in messages],
                               "timeout": s.timeout_s, "num_retries": 0, "max_retries": 0,
-                              "drop_params": True, **self.params}
+                              "drop_params": True, **params}
         if s.api_base:
             kw["api_base"] = s.api_base
             kw["api_key"] = os.environ.get("TRIAGE_LLM_API_KEY") or "no-key"
@@ -254,9 +276,9 @@ class LiteLlmChat:
             kw["stream_options"] = {"include_usage": True}
         return kw
 
-    def _once(self, litellm: Any, messages: Sequence[Message]) -> tuple[str, str, int, int,
-                                                                        float]:
-        kw = self._kwargs(messages)
+    def _once(self, litellm: Any, messages: Sequence[Message],
+              params: Mapping[str, Any]) -> tuple[str, str, int, int, float]:
+        kw = self._kwargs(messages, params)
         resp = litellm.completion(**kw)
         if self.settings.stream:
             resp = litellm.stream_chunk_builder(list(resp), messages=kw["messages"])
@@ -277,11 +299,13 @@ class LiteLlmChat:
         return str(msg.content or ""), finish, pt, ct, cost
 
     def chat(self, messages: Sequence[Message], *, purpose: str = "", label: str = "",
-             accept: Callable[[str], bool] | None = None) -> Reply:
+             accept: Callable[[str], bool] | None = None,
+             statement_ids: Sequence[str] = ()) -> Reply:
         """Answer for ``messages``; cached answers come back with ``cached=True``.
 
         Args:
             messages: chat messages.
+            statement_ids: the statements the prompt shows (grammar mode cites only these).
             purpose: localize, review or repair (transcript).
             label: what is being reviewed (transcript).
             accept: only answers it returns True for are cached (e.g. parseable JSON).
@@ -291,9 +315,10 @@ class LiteLlmChat:
             LlmConfigError: litellm missing, authentication failed or model unknown.
         """
         s = self.settings
-        key = cache_key(s.model, messages, self.params)
+        params = self.call_params(statement_ids)
+        key = cache_key(s.model, messages, params)
         base: dict[str, Any] = {"model": s.model, "api_base": s.api_base or "", "cache_key": key,
-                "messages": tuple(messages), "params": self.params, "purpose": purpose,
+                "messages": tuple(messages), "params": params, "purpose": purpose,
                 "label": label}
         if self.use_cache and self.store is not None:
             hit = self.store.get(key)
@@ -308,7 +333,7 @@ class LiteLlmChat:
             attempt += 1
             t0 = time.perf_counter()
             try:
-                content, finish, pt, ct, cost = self._once(litellm, messages)
+                content, finish, pt, ct, cost = self._once(litellm, messages, params)
             except LlmError as exc:
                 self._log(base, attempt, t0, error=f"{exc.kind}: {exc}")
                 exc.attempts = attempt

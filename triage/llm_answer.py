@@ -8,8 +8,10 @@ answer that is not one JSON object with a ``findings`` list is unusable, never "
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +63,42 @@ ANSWER_SCHEMA: dict[str, Any] = {
     },
 }
 """JSON schema of an answer (OpenAI strict structured-output compatible)."""
+
+
+ID_PATTERN = "^([A-Za-z0-9_./#-]{1,120}:)?[0-9]{1,6}:[0-9]{1,3}$"
+"""Shape of a statement ID when the caller cannot list the IDs themselves."""
+
+
+def grammar_schema(indicators: Sequence[str], statement_ids: Sequence[str] = (),
+                   max_findings: int = 8) -> dict[str, Any]:
+    """The answer schema, tightened for grammar-constrained decoding (llama.cpp).
+
+    Small models left free fill ``statement_ids`` with indicator names, copy the schema's
+    descriptions as values and list the taxonomy until the token limit. Here a statement ID
+    must be one of ``statement_ids`` (the statements the prompt shows; any ID-shaped string
+    when empty), indicators come from the taxonomy, and lists and texts are bounded, so every
+    answer ends and parses. llama.cpp takes it as
+    ``response_format={"type": "json_object", "schema": ...}``; verification still checks
+    every citation.
+    """
+    schema = copy.deepcopy(ANSWER_SCHEMA)
+    props = schema["properties"]
+    findings = props["findings"]
+    findings["maxItems"] = max_findings
+    item = findings["items"]["properties"]
+    ids: dict[str, Any] = ({"type": "string", "enum": list(dict.fromkeys(statement_ids))}
+                           if statement_ids else {"type": "string", "pattern": ID_PATTERN})
+    item["statement_ids"].update(minItems=1, maxItems=4, items=ids)
+    item["indicator"] = {"type": "string", "enum": sorted(indicators)}
+    item["quote"].update(minLength=2, maxLength=300)
+    item["justification"]["maxLength"] = 300
+    hints = props["benign_hints"]
+    hints["maxItems"] = 4
+    hints["items"]["properties"]["statement_id"] = dict(ids)
+    hints["items"]["properties"]["indicator"] = {"type": "string", "enum": sorted(indicators)}
+    hints["items"]["properties"]["reason"]["maxLength"] = 200
+    props["summary"]["maxLength"] = 200
+    return schema
 
 
 class AnswerError(ValueError):

@@ -13,7 +13,6 @@ any OpenAI-compatible server (vLLM, Ollama...).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -25,11 +24,10 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from triage.errors import TriageError, UsageError
 
@@ -413,36 +411,6 @@ def resolve_local(model: str, api_base: str | None = None) -> tuple[str, str]:
         ids = served_models(base)
         name = ids[0] if len(ids) == 1 else "local"
     return f"openai/{name}", base
-
-
-def grammar_schema(indicators: Sequence[str], max_findings: int = 8) -> dict[str, Any]:
-    """The answer schema, tightened for llama.cpp's grammar-constrained decoding.
-
-    Small models left free fill ``statement_ids`` with indicator names and list the taxonomy
-    until the token limit. Here IDs must look like ``[file:]line:n`` (bounded lengths),
-    indicators come from the taxonomy, and lists and texts are bounded, so every answer ends
-    and parses. Send it as
-    ``response_format={"type": "json_object", "schema": ...}`` (llama-cpp-python ignores
-    ``json_schema`` response formats); verification still checks every citation.
-    """
-    from triage.llm_answer import ANSWER_SCHEMA
-
-    schema = copy.deepcopy(ANSWER_SCHEMA)
-    props = schema["properties"]
-    findings = props["findings"]
-    findings["maxItems"] = max_findings
-    item = findings["items"]["properties"]
-    item["statement_ids"].update(minItems=1, maxItems=4, items={
-        "type": "string", "pattern": "^([A-Za-z0-9_./#-]{1,120}:)?[0-9]{1,6}:[0-9]{1,3}$"})
-    item["indicator"] = {"type": "string", "enum": sorted(indicators)}
-    item["quote"]["maxLength"] = 300
-    item["justification"]["maxLength"] = 300
-    hints = props["benign_hints"]
-    hints["maxItems"] = 4
-    hints["items"]["properties"]["indicator"] = {"type": "string", "enum": sorted(indicators)}
-    hints["items"]["properties"]["reason"]["maxLength"] = 200
-    props["summary"]["maxLength"] = 200
-    return schema
 
 
 def is_local(model: str | None) -> bool:

@@ -31,6 +31,10 @@ from triage.statements import FileIndex
 from triage.taxonomy import Taxonomy, load_taxonomy
 from triage.verify import VerifiedCitation, merge, resolve_id, verify
 
+HOSTED_TIMEOUT_S = 120.0
+LOCAL_TIMEOUT_S = 900.0
+"""Default seconds per call (``--llm-timeout`` overrides): a 1.5B model on two CPU cores
+reads a 7,000-token prompt in several minutes."""
 _RANK = {"benign": 0, "suspicious": 1, "needs-review": 1, "malicious": 2}
 
 
@@ -54,12 +58,14 @@ class LlmSettings:
     """Cache + transcript database (default ``$TRIAGE_HOME/llm.sqlite3``)."""
     stream: bool = False
     json_mode: str = "auto"
+    indicators: tuple[str, ...] = ()
+    """Indicator IDs a grammar-constrained answer may use (grammar mode)."""
 
     def client_settings(self) -> ClientSettings:
         """Settings of the litellm client."""
         return ClientSettings(model=self.model, api_base=self.api_base, timeout_s=self.timeout_s,
                               retries=self.retries, backoff_s=self.backoff_s, stream=self.stream,
-                              json_mode=self.json_mode,
+                              json_mode=self.json_mode, indicators=self.indicators,
                               max_output_tokens=self.plan.max_output_tokens)
 
 
@@ -114,15 +120,18 @@ def _parses(text: str) -> bool:
 class _Asker:
     """Runs the calls of one part (first answer, repairs, review) and keeps the replies."""
 
-    def __init__(self, client: ChatModel, settings: LlmSettings, label: str) -> None:
+    def __init__(self, client: ChatModel, settings: LlmSettings, label: str,
+                 statement_ids: Sequence[str] = ()) -> None:
         self.client, self.settings, self.label = client, settings, label
+        self.statement_ids = tuple(statement_ids)
         self.replies: list[Reply] = []
 
     def ask(self, msgs: tuple[dict[str, str], ...], purpose: str) -> tuple[Answer, str]:
         last: AnswerError | None = None
         for attempt in range(self.settings.parse_retries + 1):
             reply = self.client.chat(msgs, purpose=purpose if attempt == 0 else "repair",
-                                     label=self.label, accept=_parses)
+                                     label=self.label, accept=_parses,
+                                     statement_ids=self.statement_ids)
             self.replies.append(reply)
             try:
                 return parse_answer(reply.content), reply.content
@@ -139,7 +148,7 @@ class _Asker:
 
 def _run_part(part: Part, client: ChatModel, settings: LlmSettings, taxonomy: Taxonomy,
               indices: Mapping[str, FileIndex], package: str) -> _PartResult:
-    asker = _Asker(client, settings, f"{package} {part.where}")
+    asker = _Asker(client, settings, f"{package} {part.where}", part.segment.statement_ids)
     try:
         answer, raw = asker.ask(part.messages, "localize")
     except LlmError as exc:
@@ -194,7 +203,8 @@ def settings_from(options: Any) -> LlmSettings:
     from triage.llm import normalise_model
 
     raw = (options.model or "").strip()
-    if raw == "local" or raw.startswith("local:"):
+    local = raw == "local" or raw.startswith("local:")
+    if local:
         # a llama.cpp server started by `triage model serve` (or any OpenAI-compatible one)
         from triage.local_model import resolve_local
 
@@ -202,15 +212,21 @@ def settings_from(options: Any) -> LlmSettings:
     else:
         model = normalise_model(raw)
         api_base = options.api_base
+    # llama.cpp answers one request at a time on a CPU: calls queue (concurrency 1) and take
+    # minutes; its grammar keeps small models to the statements shown and the taxonomy
+    json_mode = "grammar" if local and options.json_mode == "auto" else options.json_mode
+    timeout = options.llm_timeout_s or (LOCAL_TIMEOUT_S if local else HOSTED_TIMEOUT_S)
+    indicators = (tuple(i.id for i in load_taxonomy().indicators) if json_mode == "grammar"
+                  else ())
     plan = PlanSettings(max_tokens_per_package=options.max_tokens_per_package,
                         chunk_tokens=options.chunk_tokens, context_tokens=options.context_tokens,
                         review=options.review_pass)
     return LlmSettings(model=model, api_base=api_base, plan=plan, review=options.review_pass,
-                       concurrency=options.concurrency, timeout_s=options.llm_timeout_s,
+                       concurrency=1 if local else options.concurrency, timeout_s=timeout,
                        retries=options.llm_retries, backoff_s=options.llm_backoff_s,
                        use_cache=options.llm_cache,
                        db_path=Path(options.llm_db) if options.llm_db else None,
-                       stream=options.stream, json_mode=options.json_mode)
+                       stream=options.stream, json_mode=json_mode, indicators=indicators)
 
 
 def localize(artifact: Artifact, result: Any, static: tuple[Finding, ...],

@@ -50,7 +50,8 @@ class Options:
     review_pass: bool = True
     """Let the model re-check its answer once, with verification feedback."""
     concurrency: int = 4
-    llm_timeout_s: float = 120.0
+    llm_timeout_s: float | None = None
+    """Seconds per LLM call (None: 120 for hosted models, 900 for ``local``)."""
     llm_retries: int = 3
     llm_backoff_s: float = 1.0
     llm_cache: bool = True

