@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from triage import local_model  # noqa: E402
+from triage import local_model, local_server  # noqa: E402
 from triage.evaluation.datasets import load_dataset, resolve_dataset  # noqa: E402
 from triage.evaluation.evaluate import reading_order  # noqa: E402
 from triage.evaluation.scoring import taxonomy_type_of  # noqa: E402
@@ -99,11 +99,11 @@ def run(args: argparse.Namespace, on_row: Any = None) -> tuple[list[Row], str, f
 
     db = str(triage_home() / "local-eval.sqlite3")
     t0 = time.perf_counter()
-    server = local_model.serve(args.model, port=local_model.free_port(), n_threads=args.threads,
+    server = local_server.serve(args.model, port=local_server.free_port(), n_threads=args.threads,
                                n_ctx=args.n_ctx)
     started = time.perf_counter() - t0
     # the product path: `--model local:<name>` (grammar-constrained JSON, one call at a time)
-    model, _ = local_model.resolve_local(f"local:{args.model}", server.api_base)
+    model, _ = local_server.resolve_local(f"local:{args.model}", server.api_base)
     static_opts = Options()
     llm_opts = Options(model=f"local:{args.model}", api_base=server.api_base,
                        review_pass=args.review, llm_timeout_s=args.timeout, llm_retries=0,

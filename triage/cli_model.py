@@ -70,7 +70,7 @@ def serve(
 ) -> None:
     """Serve a pulled model on 127.0.0.1 until interrupted (OpenAI-compatible API)."""
     from triage.errors import TriageError
-    from triage.local_model import serve as do_serve
+    from triage.local_server import serve as do_serve
 
     try:
         server = do_serve(name, port=port, n_ctx=n_ctx, n_threads=threads)

@@ -206,7 +206,7 @@ def settings_from(options: Any) -> LlmSettings:
     local = raw == "local" or raw.startswith("local:")
     if local:
         # a llama.cpp server started by `triage model serve` (or any OpenAI-compatible one)
-        from triage.local_model import resolve_local
+        from triage.local_server import resolve_local
 
         model, api_base = resolve_local(raw, options.api_base)
     else:

@@ -115,7 +115,7 @@ def own_nodes(node: ast.AST) -> list[ast.AST]:
     """
     cached = getattr(node, "_triage_own", None)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached
     out: list[ast.AST] = []
     stack = list(header_nodes(node))
     while stack:

@@ -118,7 +118,7 @@ def _run_tool(cmd: list[str], timeout_s: float) -> dict[str, Any]:
     start = done.stdout.find("{")
     if start < 0:
         raise RuntimeError(f"{Path(cmd[0]).name} exit {done.returncode}: {done.stderr[-300:]}")
-    return json.loads(done.stdout[start:])  # type: ignore[no-any-return]
+    return json.loads(done.stdout[start:])
 
 
 def _code(root: Path, rel: str, start: int, end: int) -> str:

@@ -115,7 +115,7 @@ class RunDir:
         path = self.root / CONFIG
         if not path.is_file():
             return {}
-        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        return json.loads(path.read_text(encoding="utf-8"))
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         """Replace the run config."""

@@ -86,8 +86,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     try:
         from triage.render.json_report import report_to_dict as render
     except ImportError:
-        return _plain(report)  # type: ignore[no-any-return]
-    return render(report)  # type: ignore[no-any-return]
+        return _plain(report)
+    return render(report)
 
 
 def analyse_one(analyse: Analyse, archive: str, data: bytes) -> RunRecord:

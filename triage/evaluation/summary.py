@@ -37,7 +37,7 @@ def scores_to_json(scores: Scores) -> dict[str, Any]:
             return [convert(v) for v in value]
         return value
 
-    return convert(scores)  # type: ignore[no-any-return]
+    return convert(scores)
 
 
 def _num(x: float) -> str:

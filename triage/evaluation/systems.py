@@ -193,7 +193,7 @@ def _llm(model: str, api_base: str | None, llm_db: str | None = None,
 def _served_local(model: str, llm_db: str | None = None, **extra: Any) -> System:
     """``local:<name>`` without ``--api-base``: a pulled GGUF served by llama.cpp on a free
     127.0.0.1 port for the duration of the system's run, one package at a time."""
-    from triage import local_model
+    from triage import local_model, local_server
 
     name = f"llm:{model}"
     alias = model.partition(":")[2]
@@ -201,7 +201,7 @@ def _served_local(model: str, llm_db: str | None = None, **extra: Any) -> System
         spec = local_model.spec_for(alias)
     except Exception as exc:  # unknown name
         return System(name, LLM, None, LOCAL_PACKAGE_TIMEOUT_S, str(exc), model)
-    if not local_model.llama_server_available():
+    if not local_server.llama_server_available():
         return System(name, LLM, None, LOCAL_PACKAGE_TIMEOUT_S,
                       "llama.cpp server not installed (pip install 'triage[local]')", model)
     if not local_model.is_pulled(spec):
@@ -214,7 +214,7 @@ def _served_local(model: str, llm_db: str | None = None, **extra: Any) -> System
     def prepare() -> None:
         _warm_up(lambda data, fn: explain_bytes(data, fn))
         build_knowledge_base()
-        server = local_model.serve(alias, port=local_model.free_port(), n_ctx=spec.context)
+        server = local_server.serve(alias, port=local_server.free_port(), n_ctx=spec.context)
         state["server"] = server
         state["opts"] = _options(model=model, api_base=server.api_base, llm_db=llm_db, **extra)
         prepare_llm_store(state["opts"])

@@ -272,10 +272,10 @@ class Detector:
 
     name: str
     indicators: tuple[str, ...]
-    fn: object
+    fn: Callable[..., Iterable[Signal]]
 
     def __call__(self, ctx: object) -> Iterable[Signal]:
-        return self.fn(ctx)  # type: ignore[operator,no-any-return]
+        return self.fn(ctx)
 
 
 def detector(name: str, *indicators: str) -> Callable[[Callable[..., Iterable[Signal]]], Detector]:

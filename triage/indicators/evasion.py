@@ -13,14 +13,14 @@ from triage.indicators.evasion_suppress import error_suppression
 
 #: Per-file detectors of this family, in the order they run.
 DETECTORS: tuple[Detector, ...] = (
-    obfuscated_code,  # type: ignore[assignment]
-    encoded_payload,  # type: ignore[assignment]
-    encrypted_payload,  # type: ignore[assignment]
-    computed_strings,  # type: ignore[assignment]
-    hidden_code,  # type: ignore[assignment]
-    reviewer_injection,  # type: ignore[assignment]
+    obfuscated_code,
+    encoded_payload,
+    encrypted_payload,
+    computed_strings,
+    hidden_code,
+    reviewer_injection,
 )
 #: Package-level detectors of this family.
 PACKAGE_DETECTORS: tuple[Detector, ...] = ()
 #: Detectors that see every other detector's signals (run after stage's POST detectors).
-POST_DETECTORS: tuple[Detector, ...] = (error_suppression,)  # type: ignore[assignment]
+POST_DETECTORS: tuple[Detector, ...] = (error_suppression,)

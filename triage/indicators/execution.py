@@ -19,11 +19,11 @@ from triage.indicators.base import Detector
 
 #: Per-file detectors of this family, in the order they run.
 DETECTORS: tuple[Detector, ...] = (
-    *execution_eval.DETECTORS,  # type: ignore[has-type]
-    *execution_shell.DETECTORS,  # type: ignore[has-type]
-    *execution_process.DETECTORS,  # type: ignore[has-type]
+    *execution_eval.DETECTORS,
+    *execution_shell.DETECTORS,
+    *execution_process.DETECTORS,
 )
 #: Package-level detectors of this family.
 PACKAGE_DETECTORS: tuple[Detector, ...] = ()
 #: Post detectors: receive ``(PackageContext, signals)`` after all others ran.
-POST_DETECTORS: tuple[Detector, ...] = execution_post.POST_DETECTORS  # type: ignore[assignment]
+POST_DETECTORS: tuple[Detector, ...] = execution_post.POST_DETECTORS

@@ -205,7 +205,7 @@ def exfiltration(ctx: FileContext) -> Iterator[Signal]:
 
 #: Per-file detectors of this family, in the order they run.
 DETECTORS: tuple[Detector, ...] = (
-    exfiltration, *exfiltration_dns.DETECTORS,  # type: ignore[assignment]
+    exfiltration, *exfiltration_dns.DETECTORS,
 )
 #: Package-level detectors of this family.
 PACKAGE_DETECTORS: tuple[Detector, ...] = ()

@@ -80,4 +80,4 @@ def dns_exfiltration(ctx: FileContext) -> Iterator[Signal]:
                                  sh.statement, ctx.source.path)), detector="exfiltration_dns")
 
 
-DETECTORS: tuple[Detector, ...] = (dns_exfiltration,)  # type: ignore[assignment]
+DETECTORS: tuple[Detector, ...] = (dns_exfiltration,)

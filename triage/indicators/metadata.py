@@ -153,6 +153,6 @@ def notorious_author(pkg: PackageContext) -> Iterator[Signal]:
 DETECTORS: tuple[Detector, ...] = ()
 #: Package-level detectors of this family.
 PACKAGE_DETECTORS: tuple[Detector, ...] = (
-    author_email, author_info, notorious_author,  # type: ignore[assignment]
+    author_email, author_info, notorious_author,
     *metadata_content.PACKAGE_DETECTORS,
 )

@@ -226,5 +226,5 @@ def version(pkg: PackageContext) -> Iterator[Signal]:
 
 
 PACKAGE_DETECTORS: tuple[Detector, ...] = (
-    dependency, description, package_name, version,  # type: ignore[assignment]
+    dependency, description, package_name, version,
 )

@@ -302,7 +302,7 @@ def tls_disabled(ctx: FileContext) -> Iterator[Signal]:
 
 #: Per-file detectors of this family, in the order they run.
 DETECTORS: tuple[Detector, ...] = (
-    suspicious_server, geolocation, mining, tls_disabled,  # type: ignore[assignment]
+    suspicious_server, geolocation, mining, tls_disabled,
     *network_download.DETECTORS, *network_shell.DETECTORS,
 )
 #: Package-level detectors of this family.

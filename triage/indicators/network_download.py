@@ -261,4 +261,4 @@ def downloads(ctx: FileContext) -> Iterator[Signal]:
             yield sig
 
 
-DETECTORS: tuple[Detector, ...] = (downloads,)  # type: ignore[assignment]
+DETECTORS: tuple[Detector, ...] = (downloads,)

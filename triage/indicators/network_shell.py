@@ -139,4 +139,4 @@ def reverse_shell(ctx: FileContext) -> Iterator[Signal]:
                          detector="network_reverse_shell")
 
 
-DETECTORS: tuple[Detector, ...] = (reverse_shell,)  # type: ignore[assignment]
+DETECTORS: tuple[Detector, ...] = (reverse_shell,)

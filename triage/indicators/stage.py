@@ -171,5 +171,5 @@ DETECTORS: tuple[Detector, ...] = ()
 PACKAGE_DETECTORS: tuple[Detector, ...] = ()
 #: Post detectors: receive ``(PackageContext, signals)``.
 POST_DETECTORS: tuple[Detector, ...] = (
-    runtime, install_hook_override, install_gate, startup_hook,  # type: ignore[assignment]
+    runtime, install_hook_override, install_gate, startup_hook,
 )

@@ -14,17 +14,17 @@ from triage.indicators.system_writes import payload_write, sensitive_write
 
 #: Per-file detectors of this family, in the order they run.
 DETECTORS: tuple[Detector, ...] = (
-    system_reconnaissance,  # type: ignore[assignment]
-    credential_stores,  # type: ignore[assignment]
-    crypto_wallets,  # type: ignore[assignment]
-    directory_sweep,  # type: ignore[assignment]
-    payload_write,  # type: ignore[assignment]
-    sensitive_write,  # type: ignore[assignment]
-    file_removal,  # type: ignore[assignment]
-    extension_change,  # type: ignore[assignment]
-    file_relocation,  # type: ignore[assignment]
-    startup_persistence,  # type: ignore[assignment]
-    environment_change,  # type: ignore[assignment]
+    system_reconnaissance,
+    credential_stores,
+    crypto_wallets,
+    directory_sweep,
+    payload_write,
+    sensitive_write,
+    file_removal,
+    extension_change,
+    file_relocation,
+    startup_persistence,
+    environment_change,
 )
 #: Package-level detectors of this family.
 PACKAGE_DETECTORS: tuple[Detector, ...] = ()
