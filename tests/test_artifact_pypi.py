@@ -195,3 +195,22 @@ def test_mirror_without_version_documents_falls_back_to_releases(index: Index) -
     ]
     with pytest.raises(FetchError, match=r"^demo==2\.0 was not found on http://127\.0\.0\.1:\d+ "):
         open_artifact("demo==2.0", index_url=index.base)
+
+
+def test_relative_file_urls_resolve_against_their_document(index: Index) -> None:
+    """Some mirrors list files relative to the JSON document (``../../packages/...``)."""
+    wheel = _wheel()
+    entry = index.file("demo-1.0-py3-none-any.whl", wheel, "bdist_wheel")
+    index.routes["/packages/demo-1.0-py3-none-any.whl"] = (200, wheel)
+    entry["url"] = "../../packages/demo-1.0-py3-none-any.whl"
+    index.routes["/pypi/demo/json"] = (200, json.dumps(
+        {"info": {"version": "1.0"}, "urls": [entry]}).encode())
+    artifact = open_artifact("demo", index_url=index.base)
+    assert artifact.sha256 == hashlib.sha256(wheel).hexdigest()
+    assert index.requests == ["/pypi/demo/json", "/packages/demo-1.0-py3-none-any.whl"]
+    # from the version document /pypi/demo/1.0/json the same text climbs one level less
+    index.requests.clear()
+    index.routes["/pypi/packages/demo-1.0-py3-none-any.whl"] = (200, wheel)
+    index.routes["/pypi/demo/1.0/json"] = index.routes["/pypi/demo/json"]
+    open_artifact("demo==1.0", index_url=index.base)
+    assert index.requests == ["/pypi/demo/1.0/json", "/pypi/packages/demo-1.0-py3-none-any.whl"]

@@ -131,9 +131,10 @@ def release_files(name: str, version: str | None, index_url: str) -> tuple[Index
             entries = _release_from_project(project_url, version, what)
         if entries is None:
             raise FetchError(f"{spec} was not found on {index_url} (HTTP 404 for {url})") from None
+        url = project_url  # the entries came from the project document
     if not isinstance(entries, list):
         raise FetchError(f"{what}: {url} has no 'urls' list")
-    return tuple(f for f in (_index_file(e) for e in entries) if f is not None)
+    return tuple(f for f in (_index_file(e, url) for e in entries) if f is not None)
 
 
 def _release_from_project(project_url: str, version: str, what: str) -> list[Any] | None:
@@ -145,7 +146,9 @@ def _release_from_project(project_url: str, version: str, what: str) -> list[Any
     return files if isinstance(files, list) and files else None
 
 
-def _index_file(entry: Any) -> IndexFile | None:
+def _index_file(entry: Any, base: str) -> IndexFile | None:
+    """One file entry; a relative ``url`` (some mirrors serve them) is resolved against the
+    document it came from, ``base``."""
     if not isinstance(entry, dict):
         return None
     filename, url = entry.get("filename"), entry.get("url")
@@ -156,7 +159,8 @@ def _index_file(entry: Any) -> IndexFile | None:
     filename = filename.replace("\\", "/").rsplit("/", 1)[-1]
     if not filename or not _SHA256.match(sha256.lower()):
         return None
-    return IndexFile(filename, url, sha256.lower(), str(entry.get("packagetype", "")))
+    return IndexFile(filename, urllib.parse.urljoin(base, url), sha256.lower(),
+                     str(entry.get("packagetype", "")))
 
 
 def _is_wheel(item: IndexFile) -> bool:
