@@ -12,6 +12,9 @@ LLM. Archives are read in memory from the encrypted corpus zip; nothing is writt
 the metrics table (no code) and the LLM cache (``$TRIAGE_HOME/local-eval.sqlite3``, which makes
 a re-run free). Scores are statement level, code statements, micro-averaged over packages,
 with the scorer of ``triage.evaluation``.
+
+``--from-run eval/runs/dev`` tabulates a finished ``triage bench`` run (``eval/make_results.py``
+makes one) per package instead, calling no model.
 """
 
 from __future__ import annotations
@@ -86,6 +89,42 @@ def _counts(truth: PackageTruth, report: Report, type_of: Any) -> tuple[int, int
     return c.predicted, c.hits
 
 
+def row_of(truth: PackageTruth, st: Report, lm: Report, static_s: float, llm_s: float,
+           type_of: Any) -> Row:
+    """Both configurations of one package, scored."""
+    usage = lm.llm
+    return Row(
+        archive=truth.archive, labelled=len([s for s in truth.labelled if any(
+            not i.startswith("metadata") for i in s.indicators)]),
+        static=_counts(truth, st, type_of), llm=_counts(truth, lm, type_of),
+        verdicts=(st.verdict.label, lm.verdict.label),
+        llm_findings=sum(1 for f in lm.findings if f.source is not Source.STATIC),
+        rejected=len(lm.rejected),
+        tokens=(usage.prompt_tokens + usage.completion_tokens) if usage else 0,
+        calls=usage.calls if usage else 0, static_s=static_s, llm_s=llm_s,
+        failed_parts=sum(1 for s in lm.not_reviewed if "LLM review failed" in s.reason))
+
+
+def from_run(root: Path, system: str) -> list[Row]:
+    """Rows from a ``triage bench`` run directory: ``static`` and ``system`` on the packages
+    ``system`` ran (its ``--llm-sample``), no model call."""
+    from triage.evaluation.rundir import RunDir
+    from triage.render.json_report import report_from_dict
+
+    run_dir = RunDir(root)
+    truths = {t.archive: t for t in run_dir.read_truth() or ()}
+    static, llm = run_dir.load_records("static"), run_dir.load_records(system)
+    type_of, _ = taxonomy_type_of()
+    rows = []
+    for archive in sorted(llm, key=lambda a: (not truths[a].malicious, truths[a].cluster)):
+        st, lm = static.get(archive), llm[archive]
+        if st is None or st.report is None or lm.report is None:
+            continue
+        rows.append(row_of(truths[archive], report_from_dict(st.report),
+                           report_from_dict(lm.report), st.seconds, lm.seconds, type_of))
+    return rows
+
+
 def run(args: argparse.Namespace, on_row: Any = None) -> tuple[list[Row], str, float]:
     """Run both configurations; return rows, the model string and the server start time."""
     spec = replace(resolve_dataset("dev", benign=False))
@@ -115,18 +154,7 @@ def run(args: argparse.Namespace, on_row: Any = None) -> tuple[list[Row], str, f
             name = PPath(truth.archive).name
             st = explain_bytes(data, name, static_opts)
             lm = explain_bytes(data, name, llm_opts)
-            usage = lm.llm
-            failed = sum(1 for s in lm.not_reviewed if "LLM review failed" in s.reason)
-            row = Row(
-                archive=truth.archive, labelled=len([s for s in truth.labelled if any(
-                    not i.startswith("metadata") for i in s.indicators)]),
-                static=_counts(truth, st, type_of), llm=_counts(truth, lm, type_of),
-                verdicts=(st.verdict.label, lm.verdict.label),
-                llm_findings=sum(1 for f in lm.findings if f.source is not Source.STATIC),
-                rejected=len(lm.rejected),
-                tokens=(usage.prompt_tokens + usage.completion_tokens) if usage else 0,
-                calls=usage.calls if usage else 0, static_s=st.elapsed_s, llm_s=lm.elapsed_s,
-                failed_parts=failed)
+            row = row_of(truth, st, lm, st.elapsed_s, lm.elapsed_s, type_of)
             rows.append(row)
             print(f"[{i}/{len(chosen)}] {row}", file=sys.stderr, flush=True)
             if on_row is not None:
@@ -144,8 +172,19 @@ def _prf(pairs: Sequence[tuple[int, int]], labelled: int) -> tuple[float, float,
     return p, r, f1_score(p, r) or 0.0
 
 
-def render(rows: Sequence[Row], model: str, args: argparse.Namespace, command: str,
-           server_s: float) -> str:
+def live_setup(model: str, args: argparse.Namespace, server_s: float, n: int) -> str:
+    """How a live run was configured."""
+    return (
+        f"Model `{args.model}` served by llama-cpp-python (litellm model `{model}`), "
+        f"{args.threads or 'default'} CPU thread(s), context {args.n_ctx or 'model default'}, "
+        "grammar-constrained JSON (`triage.llm_answer.grammar_schema`, statement IDs limited to "
+        f"those shown), review pass {'on' if args.review else 'off'}, LLM prompt budget "
+        f"{args.budget} tokens per package (files beyond it are listed as not reviewed). "
+        "Packages: one labelled archive per near-duplicate cluster of the dev corpus, clusters "
+        f"in key order, first {n}. Server start: {server_s:.1f}s.")
+
+
+def render(rows: Sequence[Row], label: str, command: str, setup: str) -> str:
     """The results page (numbers and archive names only, no code)."""
     lab = sum(r.labelled for r in rows)
     n = max(len(rows), 1)
@@ -155,14 +194,7 @@ def render(rows: Sequence[Row], model: str, args: argparse.Namespace, command: s
     lines = [
         "# Local LLM evaluation (llama.cpp, CPU)", "",
         f"Regenerate with:\n\n```\n{command}\n```\n",
-        f"Model `{args.model}` served by llama-cpp-python (litellm model `{model}`), "
-        f"{args.threads or 'default'} CPU thread(s), context {args.n_ctx or 'model default'}, "
-        "grammar-constrained JSON (`triage.llm_answer.grammar_schema`, statement IDs limited to "
-        "those shown), review pass "
-        f"{'on' if args.review else 'off'}, LLM prompt "
-        f"budget {args.budget} tokens per package (files beyond it are listed as not "
-        f"reviewed). Packages: one labelled archive per near-duplicate cluster of the dev "
-        f"corpus, clusters in key order, first {len(rows)}. Server start: {server_s:.1f}s.",
+        setup,
         "",
         "## Code statements (micro-averaged over packages)", "",
         "| system | P | R | F1 | tokens/package | s/package | LLM findings (verified) "
@@ -170,7 +202,7 @@ def render(rows: Sequence[Row], model: str, args: argparse.Namespace, command: s
         "|---|---|---|---|---|---|---|---|---|",
         f"| static | {sp:.2f} | {sr:.2f} | {sf:.2f} | - | "
         f"{sum(r.static_s for r in rows) / n:.2f} | - | - | - |",
-        f"| static + {args.model} | {lp:.2f} | {lr:.2f} | {lf:.2f} | {tok / n:.0f} | "
+        f"| static + {label} | {lp:.2f} | {lr:.2f} | {lf:.2f} | {tok / n:.0f} | "
         f"{sum(r.llm_s for r in rows) / n:.1f} | {sum(r.llm_findings for r in rows)} | "
         f"{sum(r.rejected for r in rows)} | {sum(r.failed_parts for r in rows)} |",
         "",
@@ -203,13 +235,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per LLM call")
     ap.add_argument("--review", action="store_true", help="second LLM pass (doubles cost)")
     ap.add_argument("--out", type=Path, default=ROOT / "eval" / "RESULTS-local.md")
+    ap.add_argument("--from-run", type=Path, help="tabulate a `triage bench` run directory "
+                    "(static vs --system on the packages it ran) instead of running a model")
+    ap.add_argument("--system", default="llm:local:qwen2.5-coder-1.5b",
+                    help="with --from-run: the LLM system of that run")
     args = ap.parse_args(argv)
     user = list(sys.argv[1:] if argv is None else argv)
     command = shlex.join(["python", "eval/local_llm_eval.py", *user])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the server is stopped
 
+    if args.from_run is not None:
+        rows = from_run(args.from_run, args.system)
+        setup = (f"Reports of `static` and `{args.system}` from the bench run "
+                 f"`{args.from_run}` (its `--llm-sample` packages: one labelled archive per "
+                 "near-duplicate cluster, then benign wheels, which have no labelled "
+                 "statements); seconds are the bench's per-package analysis times. "
+                 "Options of the LLM system are in the run's `config.json`.")
+        args.out.write_text(render(rows, args.system, command, setup), encoding="utf-8")
+        print(args.out)
+        return 0
+
     def write(rows: Sequence[Row], model: str, server_s: float) -> None:
-        args.out.write_text(render(rows, model, args, command, server_s), encoding="utf-8")
+        page = render(rows, args.model, command, live_setup(model, args, server_s, len(rows)))
+        args.out.write_text(page, encoding="utf-8")
 
     rows, model, server_s = run(args, on_row=write)
     write(rows, model, server_s)
