@@ -402,3 +402,13 @@ def test_release_helpers_in_setup_py_stay_low() -> None:
         ("code_execution_shell_command", 4), ("code_execution_shell_command", 5),
         ("code_execution_shell_command", 7)}
     assert strong(r, "code_execution_shell_command", 0.3) == set()
+
+
+def test_runpy_pip_installs_only_with_an_install_argument() -> None:
+    """pip's own runner script runs ``pip`` as ``__main__`` with the user's argv."""
+    runner = "import runpy\nrunpy.run_module('pip', run_name='__main__', alter_sys=True)\n"
+    ind = "code_execution_install_dynamic_package"
+    assert pairs(run_engine({"pip/__pip-runner__.py": runner}), ind) == set()
+    dropper = ("import runpy, sys\nsys.argv = ['pip', 'install', 'evil-pkg']\n"
+               "runpy.run_module('pip', run_name='__main__')\n")
+    assert pairs(run_engine({"p/setup.py": dropper}), ind) == {(ind, 3)}

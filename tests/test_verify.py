@@ -226,3 +226,17 @@ def test_parse_answer_errors(text: str, message: str, refusal: bool) -> None:
     with pytest.raises(AnswerError) as err:
         parse_answer(text)
     assert (str(err.value), err.value.refusal) == (message, refusal)
+
+
+def test_statements_the_quote_does_not_cover_are_dropped_with_a_reason() -> None:
+    """A small model lists neighbouring IDs beside the one it quotes; only statements the
+    quote actually covers become findings."""
+    cite = _c(("setup.py:4:0", "setup.py:6:0", "setup.py:8:0"), "os.system(cmd)")
+    res = verify([cite], IDX, TAX, model="m")
+    assert [v.statement_ids for v in res.verified] == [("setup.py:6:0",)]
+    assert [(r.statement_id, r.reason) for r in res.rejected] == [
+        ("setup.py:4:0", "the quote does not cover statement setup.py:4:0"),
+        ("setup.py:8:0", "the quote does not cover statement setup.py:8:0")]
+    spanning = _c(("setup.py:4:0", "setup.py:6:0"), '"  | sh") os.system(cmd)')
+    assert [v.statement_ids for v in verify([spanning], IDX, TAX).verified] == [
+        ("setup.py:4:0", "setup.py:6:0")]

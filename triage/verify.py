@@ -45,6 +45,8 @@ class VerifiedCitation:
     quote: str
     justification: str
     confidence: float
+    dropped: tuple[RejectedCitation, ...] = ()
+    """Statements the citation named that its quote does not cover (not findings)."""
 
 
 @dataclass(frozen=True)
@@ -95,20 +97,30 @@ def quote_matches(quote: str, source: str) -> bool:
     Display prefixes the prompt added (line numbers, statement IDs) and truncation markers
     are tolerated; every remaining piece must occur in order.
     """
+    return match_spans(quote, source) is not None
+
+
+def match_spans(quote: str, source: str) -> list[tuple[int, int]] | None:
+    """Where the pieces of ``quote`` occur, in order, in ``normalise(source)`` (None: they
+    do not; see :func:`quote_matches`)."""
     pieces = _quote_pieces(quote)
     src = normalise(source)
     if not pieces:
-        return False
+        return None
     short = sum(len(p) for p in pieces) < MIN_QUOTE_CHARS
-    if short and " ".join(pieces) not in (src, normalise(source.split("\n", 1)[0])):
-        return False  # a short quote must be the whole statement or its header line
+    if short:  # a short quote must be the whole statement or its header line
+        head = normalise(source.split("\n", 1)[0])
+        text = " ".join(pieces)
+        return [(0, len(text))] if text in (src, head) else None
     pos = 0
+    spans = []
     for piece in pieces:
         found = src.find(piece, pos)
         if found < 0:
-            return False
+            return None
         pos = found + len(piece)
-    return True
+        spans.append((found, pos))
+    return spans
 
 
 def statement_source(index: FileIndex, statement_id: str) -> str:
@@ -149,12 +161,24 @@ def check(c: Citation, indices: Mapping[str, FileIndex], taxonomy: Taxonomy, mod
     if not c.quote.strip():
         return _reject(c, "no code quoted", model, ids[0])
     ordered = sorted(ids, key=lambda s: (file_of(s), indices[file_of(s)].get(s).start_line))
-    source = "\n".join(statement_source(indices[file_of(s)], s) for s in ordered)
-    if not quote_matches(c.quote, source):
+    parts = [statement_source(indices[file_of(s)], s) for s in ordered]
+    spans = match_spans(c.quote, "\n".join(parts))
+    if spans is None:
         what = f"statement {ids[0]}" if len(ids) == 1 else "statements " + ", ".join(ids)
         return _reject(c, f"quote does not match the source of {what}", model, ids[0])
-    return VerifiedCitation(statement_ids=ids, indicator=c.indicator, quote=c.quote,
-                            justification=c.justification, confidence=c.confidence)
+    covered, dropped = [], []
+    start = 0
+    for sid, part in zip(ordered, parts, strict=True):
+        end = start + len(normalise(part))
+        if any(a < end and b > start for a, b in spans) or not normalise(part):
+            covered.append(sid)
+        else:
+            dropped.append(_reject(c, f"the quote does not cover statement {sid}", model, sid))
+        start = end + 1  # the space that joins two normalised parts
+    keep = tuple(s for s in ids if s in covered)
+    return VerifiedCitation(statement_ids=keep, indicator=c.indicator, quote=c.quote,
+                            justification=c.justification, confidence=c.confidence,
+                            dropped=tuple(dropped))
 
 
 def verify(citations: Iterable[Citation], indices: Mapping[str, FileIndex],
@@ -164,7 +188,11 @@ def verify(citations: Iterable[Citation], indices: Mapping[str, FileIndex],
     bad: list[RejectedCitation] = []
     for c in citations:
         res = check(c, indices, taxonomy, model, default_file)
-        (ok if isinstance(res, VerifiedCitation) else bad).append(res)  # type: ignore[arg-type]
+        if isinstance(res, VerifiedCitation):
+            ok.append(res)
+            bad.extend(res.dropped)
+        else:
+            bad.append(res)
     return Verification(verified=tuple(ok), rejected=tuple(bad))
 
 

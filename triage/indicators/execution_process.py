@@ -197,7 +197,8 @@ def install_dynamic_package(ctx: FileContext) -> Iterator[Signal]:
         st = site.statement
         args = site.node.args
         pip_main = bool(_PIP_MAIN.match(site.name)) and args
-        run_mod = site.name == "runpy.run_module" and args and ctx.resolver.fold(args[0]) == "pip"
+        run_mod = site.name == "runpy.run_module" and args and ctx.resolver.fold(args[0]) == \
+            "pip" and _INSTALL_ARG.search(ctx.source.text) is not None
         if not (pip_main or run_mod):
             continue
         text = text_of(ctx, args[0], st) if pip_main else "pip"
@@ -208,6 +209,11 @@ def install_dynamic_package(ctx: FileContext) -> Iterator[Signal]:
                          f"installs packages at {st.phase.value} time through {site.name} "
                          f"(`{defang(text, 80)}`)", confidence=conf,
                          detector="install_dynamic_package")
+
+
+_INSTALL_ARG = re.compile(r"""['"]install['"]""")
+"""``runpy.run_module("pip")`` runs pip's CLI with ``sys.argv``: it installs only where the
+file also spells an ``"install"`` argument (pip's own runner script does not)."""
 
 
 def _local_only(pip_args: str) -> bool:

@@ -61,7 +61,7 @@ def _called_names(nodes: list[ast.AST]) -> set[str]:
                 out.add(sub.func.attr)
             elif isinstance(sub.func.value, ast.Call) and isinstance(sub.func.value.func,
                                                                      ast.Name):
-                out.add(sub.func.value.func.id)  # Cls().method()
+                out.add(f"{sub.func.value.func.id}.{sub.func.attr}")  # Cls().method()
         last = sub.func.attr if isinstance(sub.func, ast.Attribute) else getattr(
             sub.func, "id", "")
         if last in _CALLBACK_SINKS:
@@ -71,15 +71,22 @@ def _called_names(nodes: list[ast.AST]) -> set[str]:
     return out
 
 
+_CONSTRUCTORS = ("__new__", "__init__", "__post_init__")
+"""What instantiating a class runs (its other methods run only when something calls them)."""
+
+
 class _Reach:
     """Which statements run when a module-level statement calls local functions/classes."""
 
     def __init__(self, fc: FileContext) -> None:
         self.fc = fc
         self.defs: dict[str, str] = {}  # local name -> scope prefix
+        self.classes: set[str] = set()  # scopes of classes
         for st, node in fc.statements():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 scope = node.name if st.scope == "<module>" else f"{st.scope}.{node.name}"
+                if isinstance(node, ast.ClassDef):
+                    self.classes.add(scope)
                 if st.scope == "<module>" or isinstance(node, (ast.FunctionDef,
                                                                ast.AsyncFunctionDef)):
                     self.defs.setdefault(node.name, scope)
@@ -92,10 +99,21 @@ class _Reach:
             if node is not None:
                 self.calls.setdefault(st.scope, set()).update(_called_names(fc.own(st)))
 
+    def _targets(self, name: str) -> list[str]:
+        """Scope prefixes a call of ``name`` runs: a function, a class's constructors, or
+        ``Cls.method`` of an instance made on the spot."""
+        head, _, method = name.partition(".")
+        scope = self.defs.get(head)
+        if scope is None:
+            return []
+        if scope not in self.classes:
+            return [scope]
+        return [f"{scope}.{m}" for m in ((method,) if method else _CONSTRUCTORS)]
+
     def statements(self, names: set[str]) -> list[Statement]:
         """Statements of the local functions ``names`` and of everything they call."""
         seen: set[str] = set()
-        work = [self.defs[n] for n in names if n in self.defs]
+        work = [t for n in names for t in self._targets(n)]
         out: list[Statement] = []
         while work:
             prefix = work.pop()
@@ -106,8 +124,7 @@ class _Reach:
                 if scope == prefix or scope.startswith(prefix + "."):
                     out.extend(sts)
                     for callee_name in self.calls.get(scope, ()):
-                        if callee_name in self.defs:
-                            work.append(self.defs[callee_name])
+                        work.extend(self._targets(callee_name))
         return out
 
 

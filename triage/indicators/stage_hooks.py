@@ -15,8 +15,8 @@ from triage.indicators.base import FileContext, PackageContext, detector
 from triage.indicators.execution_common import callee
 from triage.indicators.execution_post import SignalIndex
 from triage.indicators.execution_text import text_of
-from triage.model import FileKind, Signal, Statement
-from triage.statements import INSTALL_COMMANDS, STARTUP_MODULES
+from triage.model import FileKind, Phase, Signal, Statement
+from triage.statements import INSTALL_COMMANDS, STARTUP_MODULES, module_phase
 
 _STRONG_COMMANDS = frozenset({"install", "develop", "egg_info", "easy_install", "bdist_egg",
                               "install_lib", "install_scripts", "install_data"})
@@ -65,8 +65,13 @@ def install_hook_override(arg: tuple[PackageContext, tuple[Signal, ...]]) -> Ite
     """``class X(install)`` with an overriding ``run``, and the ``cmdclass=`` that registers it."""
     pkg, signals = arg
     idx = SignalIndex.build(pkg, signals)
+    install_texts = [fc.source.text for fc in pkg.files
+                     if module_phase(fc.source) is Phase.INSTALL]
+    if not install_texts:
+        return  # no setup.py (a wheel): no install command of the package ever runs
     for fc in pkg.files:
         hooks: dict[str, float] = {}
+        at_install = module_phase(fc.source) is Phase.INSTALL
         functions = {n.name for st, n in fc.statements()
                      if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and st.depth == 0}
         for st, node in fc.statements():
@@ -75,6 +80,8 @@ def install_hook_override(arg: tuple[PackageContext, tuple[Signal, ...]]) -> Ite
             cmd = _command_base(fc, node)
             if not cmd:
                 continue
+            if not at_install and not _mentioned(node.name, install_texts):
+                continue  # a command class setup.py never names (setuptools' own commands)
             body = idx.subtree(fc, st.id)
             best, where = idx.strongest_in(body)
             called = {s.id for s in body if _local_call(fc.index.node_of(s.id) or ast.Pass(),
@@ -97,6 +104,11 @@ def install_hook_override(arg: tuple[PackageContext, tuple[Signal, ...]]) -> Ite
                                         detector="install_hook_override")
         if hooks:
             yield from _cmdclass(fc, hooks)
+
+
+def _mentioned(name: str, texts: list[str]) -> bool:
+    pattern = re.compile(rf"\b{re.escape(name)}\b")
+    return any(pattern.search(t) for t in texts)
 
 
 def _function_behaviour(idx: SignalIndex, fc: FileContext, st: Statement,

@@ -39,6 +39,19 @@ def _acts(ctx: FileContext, st: Statement) -> str | None:
     return None
 
 
+_TABLE_ITEMS = 8
+
+
+def _data_table(node: ast.AST | None) -> bool:
+    """``X = {...}`` / ``[...]`` / ``(...)`` holding more than a handful of items."""
+    value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+    if isinstance(value, ast.Dict):
+        return len(value.keys) > _TABLE_ITEMS
+    if isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        return len(value.elts) > _TABLE_ITEMS
+    return False
+
+
 @detector("startup_persistence", "code_persistence_startup")
 def startup_persistence(ctx: FileContext) -> Iterator[Signal]:
     """Run keys, Startup folder, cron, shell rc files, services, launch agents, tasks."""
@@ -47,6 +60,8 @@ def startup_persistence(ctx: FileContext) -> Iterator[Signal]:
         if _is_docstring(node):
             continue
         action = _acts(ctx, st)
+        if not action and _data_table(node):
+            continue  # a path among many in a lookup table (a lexer's file patterns)
         texts = ff.strings_deep(st) if action else ff.strings(st)
         m = any_match(_PERSIST, texts)
         if not m:

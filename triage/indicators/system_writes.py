@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from triage.indicators.base import FileContext, detector
+from triage.indicators.base import FileContext, detector, dotted
 from triage.indicators.system_common import TEST_PATH, defang, facts, scaled
 from triage.model import Signal, Statement
 from triage.statements import own_nodes
@@ -222,7 +222,66 @@ def sensitive_write(ctx: FileContext) -> Iterator[Signal]:
         if st.id in seen:
             continue
         seen.add(st.id)
+        base = 0.8
+        if _STARTUP_FILE.search(target) and not _into_site_dir(ctx, st):
+            base = 0.4  # a start-up file name in a directory not known to be on sys.path
         yield ctx.signal("code_write_sensitive_path", st,
                          f"writes to sensitive path `{defang(target, 80)}` with {how}",
-                         confidence=scaled(0.8, st, ctx.source.path),
+                         confidence=scaled(base, st, ctx.source.path),
                          detector="sensitive_write")
+
+
+_STARTUP_FILE = re.compile(r"(?i)(^|[\\/])([^\\/]*\.pth|sitecustomize\.py|usercustomize\.py)$")
+_SITE_DIR = re.compile(r"site-packages|dist-packages|getsitepackages|getusersitepackages|"
+                       r"USER_SITE|get_python_lib|purelib|platlib|sys\.prefix|PREFIXES|"
+                       r"site\.__file__|sys\.path\b")
+
+
+def _into_site_dir(ctx: FileContext, st: Statement) -> bool:
+    """True when the write's path is built from a site directory, in the statement or in
+    the statements (two levels up) that bind the names it uses: pip writes sitecustomize.py
+    into a temporary build environment, a .pth dropper writes into site-packages. Long
+    string literals (the content written) are not looked at."""
+    binders: dict[str, list[ast.AST]] = {}
+    for _other, onode in ctx.statements():
+        if onode is not None:
+            for name in _bound(onode):
+                binders.setdefault(name, []).append(onode)
+    start: ast.AST | None = ctx.index.node_of(st.id)
+    call = start.value if isinstance(start, ast.Expr) else None
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and \
+            call.func.attr in ("write", "writelines", "write_text", "write_bytes"):
+        start = call.func.value  # the handle or path written to, not what is written
+    work: list[tuple[ast.AST | None, int]] = [(start, 0)]
+    seen: set[int] = set()
+    while work:
+        node, depth = work.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        names = set()
+        for sub in (own_nodes(node) if isinstance(node, ast.stmt) else ast.walk(node)):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) \
+                    and len(sub.value) <= 120 and _SITE_DIR.search(sub.value):
+                return True
+            if isinstance(sub, (ast.Name, ast.Attribute)):
+                text = dotted(sub) or ""
+                if _SITE_DIR.search(text):
+                    return True
+                names.add(sub.id if isinstance(sub, ast.Name) else sub.attr)
+        if depth < 2:
+            work += [(b, depth + 1) for n in names for b in binders.get(n, ())]
+    return False
+
+
+def _bound(node: ast.AST | None) -> set[str]:
+    """Names (and attribute names) a statement binds: assignments and ``with ... as x``."""
+    targets: list[ast.AST] = []
+    if isinstance(node, ast.Assign):
+        targets = list(node.targets)
+    elif isinstance(node, ast.AnnAssign):
+        targets = [node.target]
+    elif isinstance(node, (ast.With, ast.AsyncWith)):
+        targets = [i.optional_vars for i in node.items if i.optional_vars is not None]
+    return {t.id if isinstance(t, ast.Name) else t.attr for t in targets
+            if isinstance(t, (ast.Name, ast.Attribute))}
