@@ -210,6 +210,17 @@ def test_obfuscation_whitespace_hidden_after_padding() -> None:
     assert len(hidden) == 1 and hidden[0].confidence >= 0.85  # the exec after the padding
 
 
+def test_joiners_inside_emoji_and_scripts_are_not_hiding() -> None:
+    """U+200D joins emoji sequences (🤷‍♀️) and U+200C Persian letters; between ASCII
+    characters, or a U+200B anywhere, they hide text."""
+    ind = "code_obfuscation_whitespace"
+    src = ("SHRUG = '\U0001F937\u200d\u2640\ufe0f'\n"
+           "WORD = '\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645'\n"
+           "name = 'o\u200ds'\n"
+           "lead = '\u200d\U0001F937'\n")
+    assert pairs(run_engine({"p/strings.py": src}), ind) == {(ind, 3), (ind, 4)}
+
+
 # --- code_prompt_injection -------------------------------------------------------------------
 
 INJECTIONS = [

@@ -412,3 +412,19 @@ def test_runpy_pip_installs_only_with_an_install_argument() -> None:
     dropper = ("import runpy, sys\nsys.argv = ['pip', 'install', 'evil-pkg']\n"
                "runpy.run_module('pip', run_name='__main__')\n")
     assert pairs(run_engine({"p/setup.py": dropper}), ind) == {(ind, 3)}
+
+
+def test_unpickling_decoded_run_time_data_is_weak_an_embedded_payload_strong() -> None:
+    """SQLAlchemy's serializer unpickles the caller's base64 data; a dropper unpickles a
+    payload it carries."""
+    ind = "code_execution_encoded_command"
+    lib = ("import pickle\nfrom base64 import b64decode\n\n"
+           "def load(arg):\n    return pickle.loads(b64decode(arg))\n")
+    got = {s.confidence for s in run_engine({"p/serializer.py": lib}).signals
+           if s.indicator == ind}
+    assert got == {0.3}
+    payload = base64.b64encode(b"cos\nsystem\n(S'id'\ntR.").decode()
+    drop = f"import pickle, base64\nDATA = {payload!r}\npickle.loads(base64.b64decode(DATA))\n"
+    result = run_engine({"p/setup.py": drop})
+    assert pairs(result, ind) >= {(ind, 3)}
+    assert max(s.confidence for s in result.signals if s.indicator == ind) >= 0.85

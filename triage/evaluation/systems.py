@@ -194,6 +194,7 @@ def _served_local(model: str, llm_db: str | None = None, **extra: Any) -> System
     """``local:<name>`` without ``--api-base``: a pulled GGUF served by llama.cpp on a free
     127.0.0.1 port for the duration of the system's run, one package at a time."""
     from triage import local_model, local_server
+    from triage.llm import DEFAULT_CONTEXT
 
     name = f"llm:{model}"
     alias = model.partition(":")[2]
@@ -214,7 +215,9 @@ def _served_local(model: str, llm_db: str | None = None, **extra: Any) -> System
     def prepare() -> None:
         _warm_up(lambda data, fn: explain_bytes(data, fn))
         build_knowledge_base()
-        server = local_server.serve(alias, port=local_server.free_port(), n_ctx=spec.context)
+        # the context the planner assumes for a model litellm does not know
+        server = local_server.serve(alias, port=local_server.free_port(),
+                                    n_ctx=min(spec.context, DEFAULT_CONTEXT))
         state["server"] = server
         state["opts"] = _options(model=model, api_base=server.api_base, llm_db=llm_db, **extra)
         prepare_llm_store(state["opts"])

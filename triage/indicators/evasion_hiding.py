@@ -23,6 +23,18 @@ _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _MAX_PER_FILE = 25
 
 
+def _hiding_zero_width(line: str) -> re.Match[str] | None:
+    """The first zero-width character of ``line`` that is not a joiner between two non-ASCII
+    characters (emoji sequences such as 🤷‍♀️ and Persian or Indic text use U+200D/U+200C)."""
+    for m in _ZERO_WIDTH.finditer(line):
+        i = m.start()
+        joiner = m.group(0) in "\u200c\u200d" and 0 < i < len(line) - 1 \
+            and not line[i - 1].isascii() and not line[i + 1].isascii()
+        if not joiner:
+            return m
+    return None
+
+
 def _statements_on(ctx: FileContext, line: int) -> list[tuple[Statement, int | None]]:
     """(statement, column in bytes or None) of statements starting on ``line``."""
     out: list[tuple[Statement, int | None]] = []
@@ -62,7 +74,7 @@ def hidden_code(ctx: FileContext) -> Iterator[Signal]:
                         col is None and rest[:1] != "#" and re.match(r"[;\w_]", rest)):
                     hits.setdefault(st.id, (st, f"hides `{defang(rest, 50)}` after "
                                     f"{len(m.group(1))} padding characters", 0.9))
-        bad = _BIDI.search(line) or _ZERO_WIDTH.search(line)
+        bad = _BIDI.search(line) or _hiding_zero_width(line)
         holder = ctx.index.at_line(no) if bad else None
         if bad and holder is not None:
             kind = "bidirectional-override" if _BIDI.match(bad.group(0)) else "zero-width"

@@ -188,6 +188,8 @@ def _written_exec(ctx: FileContext) -> Iterator[Signal]:
 
 
 _CODE_LOADERS = ("types.FunctionType", "pickle.loads", "dill.loads", "cloudpickle.loads")
+_ENCODED = re.compile(r"^[A-Za-z0-9+/=_\s-]{16,}$")
+"""A literal in a base64/base32/hex alphabet, long enough to be an embedded payload."""
 
 
 @detector("encoded_command", "code_execution_encoded_command")
@@ -215,13 +217,21 @@ def encoded_command(ctx: FileContext) -> Iterator[Signal]:
     for site in ctx.calls():
         if site.name in _CODE_LOADERS and site.node.args:
             arg = site.node.args[0]
-            nodes = origin(ctx, arg, site.statement).nodes if site.name == _CODE_LOADERS[0] \
-                else tuple(ast.walk(arg))
-            tr = traits(ctx, nodes)
+            nodes = origin(ctx, arg, site.statement).nodes
+            tr = traits(ctx, nodes if site.name == _CODE_LOADERS[0] else tuple(ast.walk(arg)))
             if tr.decode or (tr.network and site.name == _CODE_LOADERS[0]):
                 st = site.statement
+                embedded = tr.network or any(
+                    isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes))
+                    and _ENCODED.match(n.value if isinstance(n.value, str)
+                                       else n.value.decode("latin-1")) for n in nodes)
+                # pickle.loads(b64decode(arg)) of a run-time value deserialises the caller's
+                # data (SQLAlchemy's serializer); of an embedded literal it runs a payload
+                conf = 0.85 if embedded else (0.5 if early(st) else 0.3)
+                what = "embedded" if embedded else "run-time"
                 yield _sig(ctx, ind, st, f"{site.name} turns {tr.decode or tr.network} output "
-                           f"into code at {st.phase.value} time", 0.85, "encoded_command")
+                           f"of {what} data into code at {st.phase.value} time", conf,
+                           "encoded_command")
 
 
 def _decoded_command(ctx: FileContext, launch: Launch) -> Iterator[Signal]:
