@@ -226,7 +226,8 @@ DEFINITIONS = (
     "Detection rate: malicious packages judged malicious/suspicious; benign FPR: the same on"
     " the pinned benign wheels. Failed analyses count as not detected and predict nothing.",
     "Seconds per package: analysis time in the worker (peers: unpacking + the tool's"
-    " process), 2 workers on 2 cores.",
+    " process), 2 workers on 2 cores; a local model analyses one package at a time while"
+    " its llama.cpp server uses both cores.",
 )
 
 
