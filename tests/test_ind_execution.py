@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import textwrap
 
 from tests.conftest import pairs, run_engine
 from triage.indicators.engine import EngineResult
@@ -428,3 +429,27 @@ def test_unpickling_decoded_run_time_data_is_weak_an_embedded_payload_strong() -
     result = run_engine({"p/setup.py": drop})
     assert pairs(result, ind) >= {(ind, 3)}
     assert max(s.confidence for s in result.signals if s.indicator == ind) >= 0.85
+
+
+def test_constant_code_whose_calls_run_later_or_are_plain_builtins_is_weak() -> None:
+    ind = "code_execution_dynamic_evaluation"
+    src = """\
+        def negate(f):
+            return eval('lambda v,f=f:not f(v)')
+        def make(base, ns):
+            return eval("type('T', (base,), ns)")
+        def shell():
+            return eval("lambda: __import__('os').system('id')")
+        def run():
+            exec("print('x'); launch()")
+    """
+    got = {}
+    result = run_engine({"p/aux.py": textwrap.dedent(src)})
+    for s in result.signals:
+        if s.indicator == ind:
+            got[result.indices["p/aux.py"].get(s.statement_id).start_line] = s.confidence
+    assert got[2] <= 0.2 and got[4] <= 0.2
+    assert got[6] >= 0.45 and got[8] >= 0.45
+    tests = {s.confidence for s in run_engine({"p/tests/test_aux.py": textwrap.dedent(
+        src)}).signals if s.indicator == ind}
+    assert max(tests) < 0.2  # test scaffolding: the same code, weighed down

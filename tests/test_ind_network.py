@@ -426,3 +426,21 @@ def test_downloaded_data_saved_as_json_in_a_function_is_low():
     assert pairs(res, BINARY) == set()
     assert pairs(res, PAYLOAD) == set()
     assert all(c < 0.7 for c in conf(res, WRITE).values())
+
+
+def test_verify_false_counts_only_on_http_and_tls_calls() -> None:
+    """numpy passes ``verify=False`` to its own dispatch decorator; that is not TLS."""
+    ind = "code_disable_tls_verification"
+    src = """\
+        import functools, requests, httpx
+        from numpy._core import overrides
+        dispatch = functools.partial(overrides.array_function_dispatch, verify=False)
+        @dispatch(lambda x: (x,), verify=False)
+        def fix(x):
+            return x
+        requests.get("https://example.invalid/a", verify=False)
+        client = httpx.Client(verify=False)
+        session = requests.Session()
+        session.post("https://example.invalid/b", verify=False)
+    """
+    assert pairs(run_engine({"p/mod.py": src}), ind) == {(ind, 7), (ind, 8), (ind, 10)}

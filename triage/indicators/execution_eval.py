@@ -31,6 +31,7 @@ from triage.indicators.execution_common import (
     traits,
 )
 from triage.indicators.execution_text import text_of
+from triage.indicators.system_common import TEST_PATH
 from triage.model import Signal, Statement
 
 _VERSION_FILE = re.compile(r"(?i)(version|about|__init__|_meta|release|pkg_?info|const|"
@@ -75,6 +76,33 @@ def _exec_sites(ctx: FileContext) -> list[ExecSite]:
     return out
 
 
+_PLAIN_BUILTINS = frozenset({
+    "type", "len", "int", "float", "str", "bytes", "bool", "complex", "dict", "list", "tuple",
+    "set", "frozenset", "range", "isinstance", "issubclass", "repr", "min", "max", "sum", "abs",
+    "round", "sorted", "reversed", "enumerate", "zip", "print", "object", "slice"})
+"""Builtins that neither run code nor touch the system (numpy's tests build classes with
+``eval("type('T', (base,), ns)")``)."""
+
+
+_RISKY_NAMES = re.compile(r"__import__|\b(os|sys|subprocess|system|popen|exec|eval|compile|"
+                          r"open|socket|urllib|requests|getattr|globals|builtins|b64decode|"
+                          r"marshal|pickle|ctypes)\b")
+
+
+def _eager_calls(tree: ast.AST) -> list[ast.Call]:
+    """Calls that run when the code runs (not those inside lambdas or definitions)."""
+    out: list[ast.Call] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if isinstance(node, ast.Call):
+            out.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
 def _literal_verdict(code: str) -> tuple[float, str]:
     """Confidence and reason for exec/eval of a constant string."""
     try:
@@ -89,6 +117,14 @@ def _literal_verdict(code: str) -> tuple[float, str]:
     nodes = list(ast.walk(tree))
     if not any(isinstance(n, (ast.Call, ast.Import, ast.ImportFrom)) for n in nodes):
         return 0.1, "a constant literal without calls"
+    now = _eager_calls(tree)
+    if _RISKY_NAMES.search(code):
+        return 0.6, "constant code that makes calls"
+    if not now and not any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes):
+        return 0.15, "constant code whose calls run only later (in a lambda)"
+    if all(isinstance(c.func, ast.Name) and c.func.id in _PLAIN_BUILTINS for c in now) and \
+            not any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in nodes):
+        return 0.2, "constant code that calls only plain builtins"
     if all(isinstance(s, (ast.FunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Assign,
                           ast.AsyncFunctionDef, ast.Pass, ast.If, ast.Try)) for s in body):
         return 0.15, "constant code that only defines names"
@@ -138,6 +174,8 @@ def dynamic_evaluation(ctx: FileContext) -> Iterator[Signal]:
                 conf, why = 0.85, why + ", assembled from pieces to hide it"
             elif conf >= 0.6 and not early(st):
                 conf = 0.45
+            if TEST_PATH.search(ctx.source.path) and not early(st):
+                conf *= 0.4  # test scaffolding that a user never runs
             yield _sig(ctx, ind, st, f"{name} evaluates {why}: `{defang(folded, 60)}`", conf,
                        "dynamic_evaluation")
             continue

@@ -96,7 +96,11 @@ class SignalIndex:
         best, where = 0.0, None
         for st in statements:
             conf = self.own(st.id)
-            if conf > best:
+            # ties go to the earliest statement, whatever order the caller gathered them in
+            if conf > best or (conf == best and where is not None and conf > 0
+                               and (st.file, st.start_line, st.id) < (where.file,
+                                                                       where.start_line,
+                                                                       where.id)):
                 best, where = conf, st
         return best, where
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from triage.indicators import network_download, network_shell
-from triage.indicators.base import Detector, FileContext, detector
+from triage.indicators.base import Detector, FileContext, detector, dotted
 from triage.indicators.hosts import (
     ALWAYS_MALICIOUS,
     MINING_POOL_HOSTS,
@@ -23,6 +23,7 @@ from triage.indicators.hosts import (
 )
 from triage.indicators.network_calls import NetCall, facts, shell_endpoints
 from triage.indicators.network_flow import clamp, context_bonus, is_test_path
+from triage.indicators.system_common import is_network
 from triage.model import FileKind, Phase, Signal, Statement
 
 #: Base confidence per kind of destination, for a plain connection.
@@ -255,10 +256,34 @@ def mining(ctx: FileContext) -> Iterator[Signal]:
                          detector="network_mining")
 
 
+_HTTP_METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options",
+                           "request", "send", "urlopen", "stream", "fetch", "Session", "Client",
+                           "AsyncClient", "ClientSession", "TCPConnector", "PoolManager",
+                           "ProxyManager", "HTTPSConnectionPool", "create_connection",
+                           "wrap_socket", "connect", "WebSocketApp", "create_default_context"})
+
+
+def _http_call(ctx: FileContext, call: ast.Call) -> bool:
+    """A call where ``verify=False`` means certificate checks: an HTTP/TLS client or one of
+    its request methods (numpy's ``array_function_dispatch(..., verify=False)`` is not)."""
+    name = ctx.resolver.qualname(call.func) or dotted(call.func) or ""
+    if is_network(name) or name.split(".")[0] in _TLS_MODULES:
+        return True
+    return name.rsplit(".", 1)[-1] in _HTTP_METHODS
+
+
+_TLS_MODULES = frozenset({"requests", "httpx", "urllib3", "aiohttp", "pycurl", "ssl",
+                          "websocket", "websockets", "http", "urllib", "tornado", "grpc",
+                          "treq", "niquests", "httplib2", "socket"})
+
+
 def _tls_off(ctx: FileContext, node: ast.AST) -> str | None:
-    if isinstance(node, ast.keyword) and node.arg in ("verify", "verify_ssl", "ssl") and \
-            isinstance(node.value, ast.Constant) and node.value.value is False:
-        return f"{node.arg}=False"
+    if isinstance(node, ast.Call):
+        for kw in node.keywords:
+            if kw.arg in ("verify", "verify_ssl", "ssl") and isinstance(kw.value, ast.Constant) \
+                    and kw.value.value is False and _http_call(ctx, node):
+                return f"{kw.arg}=False"
+        return None
     if isinstance(node, ast.keyword) and node.arg == "cert_reqs":
         q = ctx.resolver.qualname(node.value) or ""
         if q.endswith("CERT_NONE") or (isinstance(node.value, ast.Constant)

@@ -295,9 +295,18 @@ class _Builder:
             bound.update({kw.arg: kw.value for kw in cs.node.keywords if kw.arg})
             dest_params = self.flow.uses_params(inner.dest_expr, inner.statement) \
                 if inner.dest_expr is not None else set()
-            dest = next((bound[p] for p in dest_params if p in bound), None)
-            payload = [("data", v) for p, v in bound.items() if p not in dest_params]
+            # in parameter order (a set's order changes with the hash seed), preferring the
+            # argument that names an endpoint: send(ip, port, msg) sends to ip, not port
+            candidates = [bound[p] for p in params if p in dest_params and p in bound]
+            dest = candidates[0] if candidates else None
             text, eps, obf = self.dest_info(dest, cs.statement)
+            for cand in candidates[1:]:
+                if eps:
+                    break
+                c_text, c_eps, c_obf = self.dest_info(cand, cs.statement)
+                if c_eps:
+                    dest, text, eps, obf = cand, c_text, c_eps, c_obf
+            payload = [("data", v) for p, v in bound.items() if p not in dest_params]
             if dest is not None:
                 payload.append(("url", dest))
             self.out.calls.append(NetCall(

@@ -113,7 +113,7 @@ class _Reach:
     def statements(self, names: set[str]) -> list[Statement]:
         """Statements of the local functions ``names`` and of everything they call."""
         seen: set[str] = set()
-        work = [t for n in names for t in self._targets(n)]
+        work = [t for n in sorted(names) for t in self._targets(n)]
         out: list[Statement] = []
         while work:
             prefix = work.pop()
@@ -123,7 +123,7 @@ class _Reach:
             for scope, sts in self.by_scope.items():
                 if scope == prefix or scope.startswith(prefix + "."):
                     out.extend(sts)
-                    for callee_name in self.calls.get(scope, ()):
+                    for callee_name in sorted(self.calls.get(scope, ())):
                         work.extend(self._targets(callee_name))
         return out
 

@@ -231,9 +231,10 @@ def sends(ff: FileFacts, st: Statement) -> bool:
         if scope in seen or len(seen) > 8:
             continue
         seen.add(scope)
-        for name in ff.scope_calls.get(scope, ()):
-            if is_http(name):
-                return True
+        names = sorted(ff.scope_calls.get(scope, ()))  # a set: sorted, so the capped walk
+        if any(is_http(n) for n in names):             # is the same under any hash seed
+            return True
+        for name in names:
             callee = ff.local_functions.get(name.split(".")[-1])
             if callee:
                 todo.append(callee)
