@@ -132,3 +132,26 @@ def test_missing_hosted_key_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) ->
     check_credentials("anthropic/claude-sonnet-4-5", None)
     check_credentials("openai/local", "http://127.0.0.1:1/v1")   # custom servers need none
     check_credentials("ollama/llama3", None)                     # a default local base URL
+
+
+def test_switching_to_wal_retries_while_another_process_holds_the_new_database() -> None:
+    """SQLite answers "database is locked" to the WAL switch without waiting on its busy
+    timeout; a process that opens a new cache beside others must retry, not crash."""
+    from triage.llm_cache import _wal
+
+    class Busy:
+        def __init__(self, failures: int, message: str = "database is locked") -> None:
+            self.failures, self.message, self.calls = failures, message, 0
+
+        def execute(self, sql: str) -> None:
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise sqlite3.OperationalError(self.message)
+
+    db = Busy(3)
+    _wal(db)  # type: ignore[arg-type]
+    assert db.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _wal(Busy(10), attempts=5)  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        _wal(Busy(1, "disk I/O error"))  # type: ignore[arg-type]

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -158,6 +160,21 @@ class ExchangeLog:
     """What was reviewed: ``<package> <file> lines a-b``."""
 
 
+def _wal(db: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch to WAL. Processes that open a new database at once can get "database is
+    locked" here at once: SQLite does not wait on its busy timeout for this switch."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 + random.random() * 0.05)
+
+
 class LlmStore:
     """The cache + transcript database (thread-safe; one connection behind a lock)."""
 
@@ -166,7 +183,7 @@ class LlmStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        _wal(self._db)
         with self._lock:
             migrate(self._db)
 
