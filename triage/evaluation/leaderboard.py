@@ -51,6 +51,17 @@ def _seconds(row: SystemRow) -> str:
     return "-" if row.seconds_mean is None else f"{row.seconds_mean:.2f}"
 
 
+def _headline_cells(row: SystemRow) -> str:
+    """P, R, F1, detection, FPR, seconds, tokens and cost cells of one row."""
+    s = row.scores
+    code = s.code if s else None
+    tokens = "-" if row.tokens_per_package is None else f"{row.tokens_per_package:.0f}"
+    cost = "-" if row.cost_per_package is None else f"{row.cost_per_package:.4f}"
+    return (f"{_w(_m(code, 'precision'))} | {_w(_m(code, 'recall'))} | {_w(_m(code, 'f1'))} |"
+            f" {_w(s.detection_rate if s else None)} | {_w(s.benign_fpr if s else None)} |"
+            f" {_seconds(row)} | {tokens} | {cost}")
+
+
 def main_table(board: Leaderboard) -> str:
     """The headline table: code statements P/R/F1, detection, FPR, time, tokens, cost."""
     lines = [
@@ -59,16 +70,8 @@ def main_table(board: Leaderboard) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in board.rows:
-        s = row.scores
-        code = s.code if s else None
-        tokens = "-" if row.tokens_per_package is None else f"{row.tokens_per_package:.0f}"
-        cost = "-" if row.cost_per_package is None else f"{row.cost_per_package:.4f}"
-        lines.append(
-            f"| {row.system} | {_w(_m(code, 'precision'))} | {_w(_m(code, 'recall'))} |"
-            f" {_w(_m(code, 'f1'))} | {_w(s.detection_rate if s else None)} |"
-            f" {_w(s.benign_fpr if s else None)} | {_seconds(row)} | {tokens} | {cost} |"
-            f" {row.done}/{row.total} | {row.status} |"
-        )
+        lines.append(f"| {row.system} | {_headline_cells(row)} | {row.done}/{row.total} |"
+                     f" {row.status} |")
     return "\n".join(lines) + "\n"
 
 
@@ -81,18 +84,9 @@ def sample_table(board: Leaderboard) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in board.sample_rows:
-        s = row.scores
-        code = s.code if s else None
-        tokens = "-" if row.tokens_per_package is None else f"{row.tokens_per_package:.0f}"
-        cost = "-" if row.cost_per_package is None else f"{row.cost_per_package:.4f}"
         rejected = "-" if row.rejected is None else str(row.rejected)
-        lines.append(
-            f"| {row.system} | {row.sample} | {_w(_m(code, 'precision'))} |"
-            f" {_w(_m(code, 'recall'))} | {_w(_m(code, 'f1'))} |"
-            f" {_w(s.detection_rate if s else None)} | {_w(s.benign_fpr if s else None)} |"
-            f" {_seconds(row)} | {tokens} | {cost} | {rejected} | {row.done}/{row.total} |"
-            f" {row.status} |"
-        )
+        lines.append(f"| {row.system} | {row.sample} | {_headline_cells(row)} | {rejected} |"
+                     f" {row.done}/{row.total} | {row.status} |")
     return "\n".join(lines) + "\n"
 
 
