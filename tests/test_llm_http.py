@@ -338,3 +338,20 @@ def test_local_model_gets_a_grammar_narrowed_to_the_statements_shown(
         ("util.py:5:0", "code_read_credentials")]
     assert [(r.statement_id, r.reason) for r in rep.rejected] == [
         ("code_read_credentials:5:0", "statement code_read_credentials:5:0 does not exist")]
+
+
+def test_a_local_model_without_a_server_is_one_clear_setup_error(db: Path) -> None:
+    """No retries per part and no needs-review verdict: nothing can be reviewed, so the
+    user is told once how to start the server."""
+    from triage.llm import LlmConfigError
+    from triage.local_server import free_port
+
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(LlmConfigError) as err:
+        explain_artifact(make_artifact(UTIL), Options(
+            model="local:qwen2.5-coder-1.5b", api_base=closed, llm_db=str(db)))
+    assert str(err.value).startswith(
+        f"model local:qwen2.5-coder-1.5b: no server answers at {closed} (")
+    assert str(err.value).endswith(
+        "start one with `triage model serve qwen2.5-coder-1.5b` or pass --api-base URL")
+    assert err.value.exit_code == 2

@@ -44,6 +44,18 @@ def served_models(api_base: str, timeout_s: float = 2.0) -> tuple[str, ...]:
     return tuple(str(m.get("id", "")) for m in data.get("data", ()) if isinstance(m, dict))
 
 
+def unreachable(api_base: str, timeout_s: float = 2.0) -> str:
+    """Why nothing answers HTTP at ``api_base`` ("" when something does, even an error)."""
+    try:
+        with urllib.request.urlopen(api_base.rstrip("/") + "/models",  # noqa: S310 - local URL
+                                    timeout=timeout_s):
+            return ""
+    except urllib.error.HTTPError:
+        return ""
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        return str(getattr(exc, "reason", exc))
+
+
 def llama_server_available() -> bool:
     """True when llama-cpp-python with its server extra can be imported."""
     import importlib.util

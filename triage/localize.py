@@ -60,6 +60,8 @@ class LlmSettings:
     json_mode: str = "auto"
     indicators: tuple[str, ...] = ()
     """Indicator IDs a grammar-constrained answer may use (grammar mode)."""
+    local: str = ""
+    """The ``--model`` text when it named a local model (``local`` / ``local:<name>``)."""
 
     def client_settings(self) -> ClientSettings:
         """Settings of the litellm client."""
@@ -102,11 +104,26 @@ def make_client(settings: LlmSettings) -> ChatModel:
         from triage.retrieval_store import triage_home
 
         check_credentials(settings.model, settings.api_base)
+        if settings.local and settings.api_base:
+            _check_local_server(settings.local, settings.api_base)
         store = LlmStore(settings.db_path or triage_home() / DB_NAME)
         limits = model_limits(settings.model, settings.plan.context_tokens)
         _CLIENTS[settings] = LiteLlmChat(settings.client_settings(), store=store,
                                          use_cache=settings.use_cache, limits=limits)
     return _CLIENTS[settings]
+
+
+def _check_local_server(model: str, api_base: str) -> None:
+    """A local model with no server is a setup error, said once, not a retried failure per
+    part of every package."""
+    from triage.llm import LlmConfigError
+    from triage.local_server import unreachable
+
+    why = unreachable(api_base)
+    if why:
+        name = model.partition(":")[2] or "NAME"
+        raise LlmConfigError(f"model {model}: no server answers at {api_base} ({why}); start "
+                             f"one with `triage model serve {name}` or pass --api-base URL")
 
 
 def _parses(text: str) -> bool:
@@ -226,7 +243,8 @@ def settings_from(options: Any) -> LlmSettings:
                        retries=options.llm_retries, backoff_s=options.llm_backoff_s,
                        use_cache=options.llm_cache,
                        db_path=Path(options.llm_db) if options.llm_db else None,
-                       stream=options.stream, json_mode=json_mode, indicators=indicators)
+                       stream=options.stream, json_mode=json_mode, indicators=indicators,
+                       local=raw if local else "")
 
 
 def localize(artifact: Artifact, result: Any, static: tuple[Finding, ...],
