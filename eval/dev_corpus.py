@@ -16,18 +16,16 @@ Markdown summary is printed and also written beside it (``<out>.md``), and the s
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import json
 import sys
-import tarfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from triage.evaluation.corpus import iter_archives
 from triage.evaluation.metrics import CODE, METADATA, score, worst_recall
-from triage.evaluation.runner import Analyse, RunRecord, run_archives
+from triage.evaluation.runner import RunRecord, run_archives, warm_up
 from triage.evaluation.scoring import (
     CorpusPaths,
     build_cases,
@@ -57,27 +55,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _warm_up(analyse: Analyse) -> None:
-    """Analyse a tiny benign sdist in the parent, so forked workers inherit loaded modules
-    and the taxonomy and per-archive times measure analysis, not imports."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        data = b"from setuptools import setup\nsetup(name='warmup', version='0')\n"
-        info = tarfile.TarInfo("warmup-0/setup.py")
-        info.size = len(data)
-        tf.addfile(info, io.BytesIO(data))
-    try:
-        analyse(buf.getvalue(), "warmup-0.tar.gz")
-    except Exception as exc:  # the real run will report errors per archive
-        print(f"warm-up failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-
-
 def _run(args: argparse.Namespace, paths: CorpusPaths, labelled: set[str]) -> list[RunRecord]:
     try:
         from triage.pipeline import explain_bytes
     except ImportError as exc:
         raise SystemExit(f"triage.pipeline.explain_bytes is not available: {exc}") from exc
-    _warm_up(explain_bytes)
+    failed = warm_up(explain_bytes)
+    if failed:
+        print(f"warm-up failed: {failed}", file=sys.stderr)
     items = iter_archives(paths.zip)
     if args.only_labelled:
         items = (item for item in items if item[0] in labelled)

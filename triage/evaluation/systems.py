@@ -11,22 +11,18 @@ reason, so the leaderboard shows it as not run instead of inventing numbers.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import subprocess
 import sys
-import tarfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from triage.evaluation.peers import PEERS, run_peer, tool_path, tool_version
+from triage.evaluation.runner import Analyse, warm_up
 from triage.model import Report
 
-Analyse = Callable[[bytes, str], Report]
 STATIC, LLM, PEER = "static", "llm", "peer"
 DEFAULT_LOCAL_API_BASE = "http://127.0.0.1:8000/v1"
 TIMEOUTS = {STATIC: 60.0, LLM: 600.0, PEER: 300.0}
@@ -61,7 +57,7 @@ class System:
     """Tool version or model string, for the run config."""
     options: Any = None
     """The pipeline options of static and LLM systems."""
-    prepare: Callable[[], None] | None = None
+    prepare: Callable[[], object] | None = None
     """Run once in the parent before workers fork (warm-up, shared stores)."""
     cleanup: Callable[[], None] | None = None
     """Run once after the system's packages are done (stops a server ``prepare`` started)."""
@@ -69,21 +65,6 @@ class System:
     """Most packages at once (0: the bench's ``--concurrency``)."""
     subset: tuple[str, ...] | None = None
     """The archives this system runs on (None: the whole dataset); see ``--llm-sample``."""
-
-
-def _warm_up(analyse: Analyse) -> None:
-    """Analyse a tiny sdist in the parent so forked workers start with modules loaded and
-    per-package times measure analysis, not imports."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        data = b"from setuptools import setup\nsetup(name='warmup', version='0')\n"
-        info = tarfile.TarInfo("warmup-0/setup.py")
-        info.size = len(data)
-        tf.addfile(info, io.BytesIO(data))
-    try:
-        analyse(buf.getvalue(), "warmup-0.tar.gz")
-    except Exception:  # the real run reports errors per package
-        pass
 
 
 def build_knowledge_base() -> None:
@@ -129,20 +110,16 @@ def _static() -> System:
         return explain_bytes(data, filename, opts)
 
     return System(STATIC, STATIC, analyse, TIMEOUTS[STATIC], version="static", options=opts,
-                  prepare=lambda: _warm_up(analyse))
+                  prepare=lambda: warm_up(analyse))
 
 
 def probe_server(api_base: str, timeout_s: float = 3.0) -> str:
-    """"" when an OpenAI-compatible server answers ``GET {api_base}/models``, else why not."""
-    url = api_base.rstrip("/") + "/models"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s):  # noqa: S310 - user's endpoint
-            return ""
-    except urllib.error.HTTPError:
-        return ""  # something answers HTTP there; model calls will tell the rest per package
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return f"no OpenAI-compatible server at {api_base} ({reason})"
+    """"" when an OpenAI-compatible server answers ``GET {api_base}/models``, else why not
+    (an HTTP error counts as an answer: model calls will tell the rest per package)."""
+    from triage.local_server import unreachable
+
+    reason = unreachable(api_base, timeout_s)
+    return f"no OpenAI-compatible server at {api_base} ({reason})" if reason else ""
 
 
 def llm_skip_reason(model: str, api_base: str | None) -> str:
@@ -174,7 +151,7 @@ def _llm(model: str, api_base: str | None, llm_db: str | None = None,
     opts = _options(model=model, api_base=base, llm_db=llm_db, **extra)
 
     def prepare() -> None:
-        _warm_up(lambda data, fn: explain_bytes(data, fn))  # the static stages run first
+        warm_up(lambda data, fn: explain_bytes(data, fn))  # the static stages run first
         build_knowledge_base()
         prepare_llm_store(opts)
         try:
@@ -213,7 +190,7 @@ def _served_local(model: str, llm_db: str | None = None, **extra: Any) -> System
     state: dict[str, Any] = {}
 
     def prepare() -> None:
-        _warm_up(lambda data, fn: explain_bytes(data, fn))
+        warm_up(lambda data, fn: explain_bytes(data, fn))
         build_knowledge_base()
         # the context the planner assumes for a model litellm does not know
         server = local_server.serve(alias, port=local_server.free_port(),
