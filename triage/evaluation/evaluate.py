@@ -135,6 +135,18 @@ def system_row(name: str, entry: Mapping[str, Any], records: Mapping[str, RunRec
     )
 
 
+def most_labelled(rows: Sequence[SystemRow], top: int) -> dict[str, int]:
+    """The ``top`` indicators with the most labelled statements (as any scored row counts
+    them), most first, then by ID; values are those counts."""
+    labelled: dict[str, int] = {}
+    for row in rows:
+        for score in row.scores.per_indicator if row.scores else ():
+            if score.labelled:
+                labelled[score.indicator] = max(labelled.get(score.indicator, 0), score.labelled)
+    order = sorted(labelled, key=lambda i: (-labelled[i], i))[:top]
+    return {i: labelled[i] for i in order}
+
+
 def load_truth(run: RunDir, refresh: bool = False) -> tuple[tuple[PackageTruth, ...], str]:
     """The run's cached truth, or truth rebuilt from its dataset (and a note saying so)."""
     cached = None if refresh else run.read_truth()

@@ -8,7 +8,7 @@ import io
 from collections.abc import Mapping, Sequence
 
 from triage.evaluation.aggregate import Estimate, FamilySummary, Metric
-from triage.evaluation.evaluate import Leaderboard, SystemRow
+from triage.evaluation.evaluate import Leaderboard, SystemRow, most_labelled
 
 CSV_COLUMNS = (
     "system", "kind", "version", "status", "done", "total", "errors",
@@ -118,16 +118,10 @@ def detail_table(board: Leaderboard, family: str) -> str:
 def indicator_table(board: Leaderboard, top: int = 25) -> str:
     """Per-indicator statement F1 (exact indicator), the most labelled indicators first."""
     scored = [r for r in board.rows if r.scores is not None]
-    labelled: dict[str, int] = {}
-    for row in scored:
-        assert row.scores is not None
-        for score in row.scores.per_indicator:
-            if score.labelled:
-                labelled[score.indicator] = max(labelled.get(score.indicator, 0), score.labelled)
-    order = sorted(labelled, key=lambda i: (-labelled[i], i))[:top]
+    labelled = most_labelled(scored, top)
     head = "| indicator | labelled | " + " | ".join(r.system for r in scored) + " |"
     lines = [head, "|---|---|" + "---|" * len(scored)]
-    for ind in order:
+    for ind in labelled:
         cells = []
         for row in scored:
             assert row.scores is not None

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from triage.evaluation.evaluate import Leaderboard, SystemRow
+from triage.evaluation.evaluate import Leaderboard, SystemRow, most_labelled
 
 PR_PLOT, HEATMAP = "precision_recall.png", "indicator_f1.png"
 
@@ -62,13 +62,7 @@ def indicator_matrix(
 ) -> tuple[list[str], list[str], list[list[float]]]:
     """(indicators, systems, F1 rows) of the most labelled indicators; missing F1 is 0."""
     rows = _scored(board)
-    labelled: dict[str, int] = {}
-    for row in rows:
-        assert row.scores is not None
-        for score in row.scores.per_indicator:
-            if score.labelled:
-                labelled[score.indicator] = max(labelled.get(score.indicator, 0), score.labelled)
-    indicators = sorted(labelled, key=lambda i: (-labelled[i], i))[:top]
+    indicators = list(most_labelled(rows, top))
     matrix = []
     for ind in indicators:
         line = []
